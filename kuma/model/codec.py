@@ -310,7 +310,9 @@ def _scalar(proto_type: str, value: Any) -> Any:
             raise _Invalid("must be an integer, got a boolean")
         if isinstance(value, int):
             number = value
-        elif (isinstance(value, float) and value.is_integer()) or (isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip())):
+        elif (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip())
+        ):
             number = int(value)
         else:
             shown = f" {value!r}" if isinstance(value, str | float) else ""
@@ -545,7 +547,13 @@ def _encode_message(msg: betterproto2.Message) -> dict[str, Any]:
                 out[fld.json_name] = [_out(fld.kind, v) for v in value]
         elif value is None:
             continue
-        elif fld.optional or fld.kind.message is not None or fld.kind.wrapper is not None or value or (fld.kind.enum is not None and value != 0):
+        elif (
+            fld.optional
+            or fld.kind.message is not None
+            or fld.kind.wrapper is not None
+            or value
+            or (fld.kind.enum is not None and value != 0)
+        ):
             out[fld.json_name] = _out(fld.kind, value)
     return out
 
