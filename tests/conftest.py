@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -30,7 +30,7 @@ def _require_postgres_failure(reason: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
+def postgres_server() -> str:
     """The admin DSN, after checking that the server answers."""
     import asyncio
 
@@ -46,7 +46,7 @@ def postgres_server() -> Iterator[str]:
         asyncio.run(probe())
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
         _require_postgres_failure(f"{dsn}: {e}")
-    yield dsn
+    return dsn
 
 
 @pytest.fixture

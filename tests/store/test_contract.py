@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import AsyncIterator
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from kuma.errors import (
@@ -285,7 +286,9 @@ async def test_concurrent_optimistic_updates_lose_nothing(store: ResourceStore) 
             while True:
                 res = await store.get(r.DATAPLANE, "counter", "default")
                 res.spec.networking.inbound[0].port += 1
-                await anyio.sleep(0)  # let the others interleave between read and write
+                await (
+                    anyio.lowlevel.checkpoint()
+                )  # let the others interleave between read and write
                 try:
                     await store.update(res)
                     break
