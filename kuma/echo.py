@@ -8,6 +8,7 @@ same bytes in an `HTTP/1.1 200 OK` response (body = the request exactly as recei
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import sys
@@ -67,10 +68,8 @@ async def _handle(stream: SocketStream) -> None:
                         continue  # the body is still arriving
                 method, target, proto = (g.decode("latin-1") for g in match.groups())
                 log.info(f"{proto} connection: {method} {target}")
-                try:
+                with contextlib.suppress(anyio.BrokenResourceError, OSError):
                     await stream.send(http_response(buffer))
-                except (anyio.BrokenResourceError, OSError):
-                    pass
                 return
             log.info(f"TCP connection: {list(buffer)}")
             try:

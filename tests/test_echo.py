@@ -43,10 +43,12 @@ async def test_tcp_bytes_are_echoed_on_a_kept_open_connection(echo_port: int) ->
 
 async def test_large_payload_is_echoed_completely(echo_port: int) -> None:
     payload = bytes(range(256)) * 400  # 100 KiB, far more than one 1 KiB read
-    async with await anyio.connect_tcp("127.0.0.1", echo_port) as stream:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(stream.send, payload)
-            assert await _receive_exactly(stream, len(payload)) == payload
+    async with (
+        await anyio.connect_tcp("127.0.0.1", echo_port) as stream,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(stream.send, payload)
+        assert await _receive_exactly(stream, len(payload)) == payload
 
 
 async def test_http_request_gets_a_200_with_the_request_as_body(echo_port: int) -> None:
