@@ -1,0 +1,40 @@
+"""The PostgreSQL resource store: schema migrations, the store, and cross-instance change events.
+
+    result = await migrate_up(dsn)              # `kuma-cp migrate up`
+    store = await PostgresStore.connect(dsn)    # refuses an unmigrated database
+    await tg.start(store.run)                   # keeps change events flowing
+    ...
+    await store.close()
+
+See docs/postgres.md for operating it, and the submodules for the contracts.
+"""
+
+from kuma.store.postgres.listener import CHANNEL
+from kuma.store.postgres.migrate import (
+    Migration,
+    MigrationResult,
+    SchemaStatus,
+    latest_version,
+    migrate_up,
+    migrations,
+    schema_status,
+)
+from kuma.store.postgres.settings import TLS_MODES, ConnectOptions, PostgresSettings
+from kuma.store.postgres.store import DEFAULT_MAX_CONNECTIONS, PostgresStore, StoreOptions
+
+__all__ = [
+    "CHANNEL",
+    "DEFAULT_MAX_CONNECTIONS",
+    "TLS_MODES",
+    "ConnectOptions",
+    "Migration",
+    "MigrationResult",
+    "PostgresSettings",
+    "PostgresStore",
+    "SchemaStatus",
+    "StoreOptions",
+    "latest_version",
+    "migrate_up",
+    "migrations",
+    "schema_status",
+]
