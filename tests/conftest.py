@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -29,11 +32,23 @@ def _require_postgres_failure(reason: str) -> None:
     pytest.fail(f"PostgreSQL is required (set KUMA_TEST_POSTGRES_DSN): {reason}")
 
 
+def _run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion on a fresh event loop in a worker thread.
+
+    The PostgreSQL fixtures are synchronous so that an async fixture may request them with
+    `request.getfixturevalue()` (anyio's plugin cannot run a second async fixture from inside
+    one, and asyncio.run() refuses to run inside a running loop).
+    """
+    import asyncio
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The admin DSN, after checking that the server answers."""
-    import asyncio
-
     import asyncpg
 
     dsn = postgres_admin_dsn()
@@ -43,32 +58,31 @@ def postgres_server() -> str:
         await conn.close()
 
     try:
-        asyncio.run(probe())
+        _run_coroutine(probe())
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
         _require_postgres_failure(f"{dsn}: {e}")
     return dsn
 
 
 @pytest.fixture
-async def postgres_db(postgres_server: str) -> AsyncIterator[str]:
+def postgres_db(postgres_server: str) -> Iterator[str]:
     """A fresh empty database for one test, dropped afterwards; yields its DSN."""
     import asyncpg
 
     name = f"kuma_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server, timeout=5)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = _with_database(postgres_server, name)
-    try:
-        yield dsn
-    finally:
-        admin = await asyncpg.connect(postgres_server, timeout=5)
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(postgres_server, timeout=5)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(statement)
         finally:
-            await admin.close()
+            await conn.close()
+
+    _run_coroutine(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(postgres_server, name)
+    finally:
+        _run_coroutine(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def _with_database(dsn: str, database: str) -> str:
