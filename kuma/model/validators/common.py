@@ -1,13 +1,32 @@
-"""Rules shared by all resource types."""
+"""Rules and helpers shared by all resource types."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import betterproto2
 
 from kuma.errors import ValidationError
-from kuma.model.validation import Violations
+from kuma.model import codec
+from kuma.model.validation import Path, Violations
+from kuma.model.validators.golang import go_quote
 
-__all__ = ["NAME_MESSAGE", "NAME_RE", "validate_meta"]
+__all__ = [
+    "NAME_MESSAGE",
+    "NAME_RE",
+    "allowed_values_hint",
+    "key",
+    "sorted_keys",
+    "to_typed",
+    "validate_duration",
+    "validate_meta",
+    "validate_threshold",
+]
+
+M = TypeVar("M", bound=betterproto2.Message)
 
 NAME_RE = re.compile(r"^[0-9a-z-_]*$")
 NAME_MESSAGE = "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_' symbols."
@@ -26,3 +45,98 @@ def validate_meta(name: str, mesh: str, *, mesh_scoped: bool = True) -> Validati
         elif not NAME_RE.match(mesh):
             errs.add("mesh", NAME_MESSAGE)
     return errs.error()
+
+
+def key(path: Path, name: str) -> Path:
+    """`path["name"]`, quoted with Go's %q like Kuma's PathBuilder.Key."""
+    return Path(f"{path.text}[{go_quote(name)}]")
+
+
+def sorted_keys(tags: Mapping[str, str]) -> list[str]:
+    """Tag names in Kuma's order (Go's sort.Strings; code point order equals UTF-8 byte order)."""
+    return sorted(tags)
+
+
+def allowed_values_hint(*values: str) -> str:
+    """`Allowed values: a, b, c` (or `(none)`)."""
+    return f"Allowed values: {', '.join(values) if values else '(none)'}"
+
+
+# protobuf's Duration range: +-10,000 years
+_MAX_DURATION_SECONDS = 315_576_000_000
+
+
+def validate_duration(errs: Violations, path: Path, value: dt.timedelta | None) -> None:
+    """A required google.protobuf.Duration that must not be zero."""
+    if value is None:
+        errs.add(path, "must have a positive value")
+        return
+    if abs(value.total_seconds()) > _MAX_DURATION_SECONDS:
+        errs.add(path, "must have a valid value")
+        return
+    if value == dt.timedelta(0):
+        errs.add(path, "must have a positive value")
+
+
+def validate_threshold(errs: Violations, path: Path, value: int) -> None:
+    if value == 0:
+        errs.add(path, "must have a positive value")
+
+
+# ---------------------------------------------------------------------------------------------
+# google.protobuf.Struct -> typed config
+
+
+def _known_only(cls: type[betterproto2.Message], data: Any) -> Any:
+    """Drop the fields `cls` does not have, at every depth.
+
+    Kuma converts a backend's free-form `conf` into its typed message with unknown fields
+    allowed, so `conf: {path: /x, extra: 1}` is a valid file logging config. The codec is strict
+    (it reports unknown fields), so they are removed first.
+    """
+    if not isinstance(data, Mapping):
+        return data
+    plan = codec._plan(cls)
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        fld = plan.by_input_name.get(name) if isinstance(name, str) else None
+        if fld is None:
+            continue
+        nested = fld.kind.message if fld.kind.special is None else None
+        if nested is not None and value is not None:
+            if fld.map_key is not None and isinstance(value, Mapping):
+                value = {k: _known_only(nested, v) for k, v in value.items()}
+            elif fld.repeated and isinstance(value, list):
+                value = [_known_only(nested, v) for v in value]
+            else:
+                value = _known_only(nested, value)
+        out[name] = value
+    return out
+
+
+def to_typed(
+    cls: type[M],
+    conf: Any,
+    path: Path,
+    errs: Violations,
+    *,
+    prefix: str = "could not parse config: ",
+) -> M | None:
+    """Decode a `google.protobuf.Struct` (or plain dict) into `cls` the way Kuma's ToTyped does.
+
+    Unknown fields are ignored; a field of the wrong type becomes a violation under `path`
+    (`logging.backends[0].config.path`) whose message starts with `prefix`. Returns None when
+    the config could not be decoded.
+    """
+    if conf is None:
+        data: Any = {}
+    elif isinstance(conf, betterproto2.Message):
+        data = conf.to_dict()
+    else:
+        data = conf
+    try:
+        return codec.decode(cls, _known_only(cls, data), path)
+    except ValidationError as e:
+        for v in e.violations:
+            errs.add(v.field, prefix + v.message)
+        return None
