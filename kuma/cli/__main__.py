@@ -1,0 +1,5 @@
+"""`python -m kuma.cli` runs kumactl."""
+
+from kuma.cli.main import main
+
+main()

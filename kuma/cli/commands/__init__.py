@@ -1,0 +1,1 @@
+"""kumactl's commands, one module per top-level command."""
