@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from google.protobuf.message import Message as PbMessage
 
@@ -33,8 +34,10 @@ __all__ = [
     "Endpoint",
     "MeshContext",
     "ProxyId",
+    "ProxyWatch",
     "ResourceSet",
     "Snapshot",
+    "SnapshotSource",
     "XdsResource",
     "short_type",
 ]
@@ -250,3 +253,29 @@ class MeshContext:
 
     def policies_of(self, type_name: str) -> tuple[Resource, ...]:
         return self.policies.get(type_name, ())
+
+
+class ProxyWatch(Protocol):
+    """A connected proxy's view of its desired config, kept current by the reconciler."""
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The latest snapshot; None until the first one is generated. After the dataplane is
+        deleted this is `Snapshot.empty()`."""
+
+    @property
+    def generation(self) -> int:
+        """Increases whenever `snapshot` is replaced."""
+
+    async def wait_changed(self, since: int) -> int:
+        """Wait until `generation > since`; return the new generation."""
+
+
+class SnapshotSource(Protocol):
+    """What the ADS server needs from the reconciler (kuma/xds/reconciler.py)."""
+
+    def connect(
+        self, proxy_id: ProxyId, metadata: DataplaneMetadata
+    ) -> AbstractAsyncContextManager[ProxyWatch]:
+        """Track `proxy_id` while the context is open (several streams of one proxy may
+        overlap, e.g. during an Envoy reconnect; tracking ends with the last one)."""
