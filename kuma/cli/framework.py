@@ -334,6 +334,8 @@ class KumaCommand(_CobraMixin, click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as e:
+            if e.ctx is None:
+                e.ctx = ctx
             if e.ctx is ctx and isinstance(e, click.BadArgumentUsage | click.MissingParameter):
                 raise ArgsError(e.message, ctx) from None
             if type(e) is click.UsageError:  # "Got unexpected extra argument(s)"
@@ -394,6 +396,14 @@ class KumaGroup(_CobraMixin, click.Group):
 
     def get_usage(self, ctx: click.Context) -> str:
         return self.cobra_usage(ctx).rstrip("\n")
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            if e.ctx is None:
+                e.ctx = ctx
+            raise
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -62,14 +62,31 @@ class _Dumper(yaml.SafeDumper):
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+# PyYAML-only implicit types (`=`, `!`, `&`, `*`): plain strings to yaml.v2.
+_NOT_TYPES_IN_YAML_V2 = {_STR_TAG, "tag:yaml.org,2002:yaml", "tag:yaml.org,2002:value"}
+
+
+def _looks_typed_to_yaml_v2(dumper: _Dumper, data: str) -> bool:
+    """Would yaml.v2 read this plain scalar back as something other than a string?"""
+    if data in ("y", "Y", "n", "N"):  # YAML 1.1 booleans PyYAML does not know
+        return True
+    if data[:1] in tuple("+-.0123456789"):
+        try:
+            float(data.replace("_", ""))
+        except ValueError:
+            pass
+        else:
+            return True
+    resolved = dumper.resolve(yaml.ScalarNode, data, (True, False))  # type: ignore[no-untyped-call]
+    return resolved not in _NOT_TYPES_IN_YAML_V2
 
 
 def _represent_str(dumper: _Dumper, data: str) -> yaml.ScalarNode:
     if "\n" in data:
         return dumper.represent_scalar(_STR_TAG, data, style="|")
-    # yaml.v2 double-quotes a string whose plain form would resolve to another type; anything
+    # yaml.v2 double-quotes a string whose plain form would read back as another type; anything
     # else it asks to be plain and lets the emitter fall back to single quotes if it must.
-    if dumper.resolve(yaml.ScalarNode, data, (True, False)) != _STR_TAG:  # type: ignore[no-untyped-call]
+    if _looks_typed_to_yaml_v2(dumper, data):
         return dumper.represent_scalar(_STR_TAG, data, style='"')
     return dumper.represent_scalar(_STR_TAG, data)
 

@@ -124,6 +124,7 @@ class _Parser:
                 continue
             if kind in "#^":
                 name = tag[1:].strip()
+                start_line = self.line
                 # the newline right after a section's opening tag is not output
                 if self.data.startswith("\n", self.pos):
                     self.pos += 1
@@ -131,7 +132,7 @@ class _Parser:
                 elif self.data.startswith("\r\n", self.pos):
                     self.pos += 2
                     self.line += 1
-                child = _Section(name, kind == "^", self.line)
+                child = _Section(name, kind == "^", start_line)
                 child.elems = self.parse(child)
                 elems.append(child)
             elif kind == "/":

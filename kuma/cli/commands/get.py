@@ -53,8 +53,9 @@ def _list_command(rtype: ResourceType) -> KumaCommand:
         kumactl = kumactl_of(ctx)
         fmt = output_format(ctx)
         mesh = kumactl.mesh
+        store = _store(kumactl, rtype)
         try:
-            page = _store(kumactl, rtype).list(rtype, mesh, size=size, offset=offset)
+            page = store.list(rtype, mesh, size=size, offset=offset)
         except KumactlError as e:
             raise e.wrap(f"failed to list {plural_word(rtype)}") from None
         if fmt is OutputFormat.TABLE:
@@ -97,8 +98,9 @@ def _single_command(rtype: ResourceType) -> KumaCommand:
             mesh = "default"
         else:
             mesh = kumactl.mesh
+        store = _store(kumactl, rtype)
         try:
-            resource = _store(kumactl, rtype).get(rtype, name, mesh)
+            resource = store.get(rtype, name, mesh)
         except NotFoundError:
             if rtype is registry.ZONE:
                 raise KumactlError("No zone resources found") from None
