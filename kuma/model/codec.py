@@ -366,7 +366,7 @@ def _json_value(value: Any, path: Path, errs: Violations) -> bool:
     return False
 
 
-def _value(kind: _Kind, value: Any, path: Path, errs: Violations) -> Any:
+def _value(kind: _Kind, value: Any, path: Path, errs: Violations, lax: bool = False) -> Any:
     """Decode one value; on error record it and return `_FAILED`."""
     try:
         if kind.wrapper is not None:
@@ -403,7 +403,7 @@ def _value(kind: _Kind, value: Any, path: Path, errs: Violations) -> Any:
         if kind.message is not None:
             if not isinstance(value, Mapping):
                 raise _Invalid(f"must be an object, got {_type_name(value)}")
-            return _decode_message(kind.message, value, path, errs)
+            return _decode_message(kind.message, value, path, errs, lax)
         if kind.enum is not None:
             if isinstance(value, str):
                 try:
@@ -422,7 +422,9 @@ def _value(kind: _Kind, value: Any, path: Path, errs: Violations) -> Any:
 _FAILED: Any = object()
 
 
-def _decode_message(cls: type[M], data: Mapping[str, Any], path: Path, errs: Violations) -> M:
+def _decode_message(
+    cls: type[M], data: Mapping[str, Any], path: Path, errs: Violations, lax: bool = False
+) -> M:
     plan = _plan(cls)
     kwargs: dict[str, Any] = {}
     groups: dict[str, str] = {}
@@ -432,7 +434,8 @@ def _decode_message(cls: type[M], data: Mapping[str, Any], path: Path, errs: Vio
             continue
         fld = plan.by_input_name.get(key)
         if fld is None:
-            errs.add(path.field(key), "unknown field")
+            if not lax:
+                errs.add(path.field(key), "unknown field")
             continue
         fpath = path.field(fld.json_name)
         if raw is None:
@@ -456,7 +459,7 @@ def _decode_message(cls: type[M], data: Mapping[str, Any], path: Path, errs: Vio
                     key_value = _value(fld.map_key, mk, kpath, errs)
                 if mv is None and fld.kind.proto_type == betterproto2.TYPE_STRING:
                     mv = ""
-                val = _value(fld.kind, mv, kpath, errs)
+                val = _value(fld.kind, mv, kpath, errs, lax)
                 if key_value is not _FAILED and val is not _FAILED:
                     out_map[key_value] = val
             kwargs[fld.name] = out_map
@@ -466,19 +469,23 @@ def _decode_message(cls: type[M], data: Mapping[str, Any], path: Path, errs: Vio
                 continue
             items = []
             for i, item in enumerate(raw):
-                val = _value(fld.kind, item, fpath.index(i), errs)
+                val = _value(fld.kind, item, fpath.index(i), errs, lax)
                 if val is not _FAILED:
                     items.append(val)
             kwargs[fld.name] = items
         else:
-            val = _value(fld.kind, raw, fpath, errs)
+            val = _value(fld.kind, raw, fpath, errs, lax)
             if val is not _FAILED:
                 kwargs[fld.name] = val
     return cls(**kwargs)
 
 
-def decode(cls: type[M], data: Any, path: Path | str = "") -> M:
-    """Build a `cls` message from a plain JSON value, or raise `ValidationError` with every problem."""
+def decode(cls: type[M], data: Any, path: Path | str = "", *, ignore_unknown: bool = False) -> M:
+    """Build a `cls` message from a plain JSON value, or raise `ValidationError` with every problem.
+
+    `ignore_unknown` skips fields `cls` does not have (at every depth) instead of reporting them,
+    like Kuma reading a backend's free-form `conf` into its typed config.
+    """
     errs = Violations()
     base = path if isinstance(path, Path) else Path(path)
     if data is None:
@@ -486,7 +493,7 @@ def decode(cls: type[M], data: Any, path: Path | str = "") -> M:
     if not isinstance(data, Mapping):
         errs.add(base, f"must be an object, got {_type_name(data)}")
         raise ValidationError(errs.items)
-    msg = _decode_message(cls, data, base, errs)
+    msg = _decode_message(cls, data, base, errs, ignore_unknown)
     errs.raise_if_any()
     return msg
 

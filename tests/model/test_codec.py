@@ -196,3 +196,13 @@ def test_duration_and_timestamp_formats() -> None:
     assert parse_timestamp("2020-10-22T12:00:00.123456789+02:00") == dt.datetime(
         2020, 10, 22, 10, 0, 0, 123456, tzinfo=dt.UTC
     )
+
+
+def test_ignore_unknown_skips_unknown_fields_at_every_depth() -> None:
+    data = {"networking": {"address": "1.1.1.1", "extra": 1, "inbound": [{"port": 1, "x": 2}]}}
+    dp = decode(pb.Dataplane, data, ignore_unknown=True)
+    assert encode(dp) == {"networking": {"address": "1.1.1.1", "inbound": [{"port": 1}]}}
+    # type errors are still reported
+    assert violations(pb.Dataplane, {"networking": {"address": 1, "extra": 1}})[0] == Violation(
+        "networking.address", "must be a string, got a number"
+    )

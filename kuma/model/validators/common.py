@@ -87,33 +87,6 @@ def validate_threshold(errs: Violations, path: Path, value: int) -> None:
 # google.protobuf.Struct -> typed config
 
 
-def _known_only(cls: type[betterproto2.Message], data: Any) -> Any:
-    """Drop the fields `cls` does not have, at every depth.
-
-    Kuma converts a backend's free-form `conf` into its typed message with unknown fields
-    allowed, so `conf: {path: /x, extra: 1}` is a valid file logging config. The codec is strict
-    (it reports unknown fields), so they are removed first.
-    """
-    if not isinstance(data, Mapping):
-        return data
-    plan = codec._plan(cls)
-    out: dict[str, Any] = {}
-    for name, value in data.items():
-        fld = plan.by_input_name.get(name) if isinstance(name, str) else None
-        if fld is None:
-            continue
-        nested = fld.kind.message if fld.kind.special is None else None
-        if nested is not None and value is not None:
-            if fld.map_key is not None and isinstance(value, Mapping):
-                value = {k: _known_only(nested, v) for k, v in value.items()}
-            elif fld.repeated and isinstance(value, list):
-                value = [_known_only(nested, v) for v in value]
-            else:
-                value = _known_only(nested, value)
-        out[name] = value
-    return out
-
-
 def to_typed(
     cls: type[M],
     conf: Any,
@@ -135,7 +108,7 @@ def to_typed(
     else:
         data = conf
     try:
-        return codec.decode(cls, _known_only(cls, data), path)
+        return codec.decode(cls, data, path, ignore_unknown=True)
     except ValidationError as e:
         for v in e.violations:
             errs.add(v.field, prefix + v.message)
