@@ -6,7 +6,7 @@ controllers) goes through here, so the rules live in one place:
 * names and meshes are validated, then the spec with the type's validator;
 * a mesh-scoped resource needs its Mesh (MeshNotFoundError otherwise) and is owned by it, so
   deleting a Mesh deletes everything in it; a DataplaneInsight is owned by its Dataplane;
-* Mesh defaults are applied on create.
+* Mesh defaults (prometheus backend port, path, tags) are applied on create and update.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from kuma.errors import (
 )
 from kuma.model import registry
 from kuma.model.resource import Resource, ResourceKey, ResourceMeta, ResourceType
+from kuma.manager.defaults import apply_mesh_defaults
 from kuma.model.validators import validate_meta
 from kuma.store.base import ListResult, ResourceStore, StrictResourceStore
 from kuma.store.events import Subscription
@@ -65,7 +66,13 @@ class ResourceManager:
 
     # -- writes ---------------------------------------------------------------------------------
 
+    @staticmethod
+    def apply_defaults(resource: Resource) -> None:
+        if resource.type is registry.MESH:
+            apply_mesh_defaults(resource.spec)
+
     async def create(self, resource: Resource) -> None:
+        self.apply_defaults(resource)
         self.validate(resource)
         if resource.type.mesh_scoped:
             await self._require_mesh(resource.meta.mesh)
@@ -81,6 +88,7 @@ class ResourceManager:
             raise
 
     async def update(self, resource: Resource) -> None:
+        self.apply_defaults(resource)
         self.validate(resource)
         await self.store.update(resource)
 
