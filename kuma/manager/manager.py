@@ -16,9 +16,9 @@ from kuma.errors import (
     ResourceNotFoundError,
     ValidationError,
 )
+from kuma.manager.defaults import apply_mesh_defaults
 from kuma.model import registry
 from kuma.model.resource import Resource, ResourceKey, ResourceMeta, ResourceType
-from kuma.manager.defaults import apply_mesh_defaults
 from kuma.model.validators import validate_meta
 from kuma.store.base import ListResult, ResourceStore, StrictResourceStore
 from kuma.store.events import Subscription
