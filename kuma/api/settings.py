@@ -41,3 +41,6 @@ class AdminSettings:
     """The admin server (127.0.0.1:5679): secrets now, dataplane tokens later."""
 
     max_body_bytes: int = 1024 * 1024
+    """Larger request bodies are refused with 413."""
+    read_only: bool = False
+    """`apiServer.readOnly`: PUT and DELETE of secrets answer 405 (Kuma does not register them)."""
