@@ -37,7 +37,9 @@ __all__ = [
     "RemoteList",
     "RemoteStore",
     "item_path",
+    "list_overviews",
     "list_path",
+    "parse_api_error",
     "resource_output",
 ]
 
@@ -106,7 +108,7 @@ class ApiClient:
         if body is not None:
             content = json.dumps(body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
-        log.debug("request", extra={"method": method, "url": url})
+        log.debug("%s %s", method, url)
         try:
             response = self._http.request(method, url, content=content, headers=headers)
         except httpx.TimeoutException:

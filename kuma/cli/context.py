@@ -66,6 +66,7 @@ class Kumactl:
     # -- the root command's pre-run (cobra's PersistentPreRunE) -------------------------------
 
     def pre_run(self, ctx: click.Context) -> None:
+        ctx.find_root().call_on_close(self.close)
         level = persistent(ctx, "log_level")
         if level not in LOG_LEVELS:
             raise KumactlError(f'unknown log level "{level}"')
@@ -191,9 +192,12 @@ class Kumactl:
         return ipaddress.ip_address(str(address).split("%")[0]).is_loopback
 
     def close(self) -> None:
+        """Close the HTTP clients (called when the run's click context closes)."""
         for client in (self._api, self._admin):
             if client is not None:
                 client.close()
+        self._api = self._admin = None
+        self._version_checked = False
 
 
 def _broken_config() -> KumactlError:
