@@ -326,12 +326,15 @@ async def test_cascaded_deletes_are_events_in_every_instance(migrated_db: str) -
     writer = await PostgresStore.connect(migrated_db)
     reader = await PostgresStore.connect(migrated_db)
     try:
-        await writer.create(mesh("m"))
-        await writer.create(dataplane("dp", "m"), owner=mesh_key("m"))
-        insight = Resource(r.DATAPLANE_INSIGHT, ResourceMeta(name="dp", mesh="m"))
-        await writer.create(insight, owner=ResourceKey("Dataplane", "m", "dp"))
-        await writer.create(mesh("other"))
         async with reader.subscribe() as sub:
+            await writer.create(mesh("m"))
+            await writer.create(dataplane("dp", "m"), owner=mesh_key("m"))
+            insight = Resource(r.DATAPLANE_INSIGHT, ResourceMeta(name="dp", mesh="m"))
+            await writer.create(insight, owner=ResourceKey("Dataplane", "m", "dp"))
+            await writer.create(mesh("other"))
+            creates = await next_events(sub, 4)
+            assert {e.op for e in creates} == {ChangeOp.CREATE}  # type: ignore[attr-defined]
+
             await writer.delete(r.MESH, "m")
             got = await next_events(sub, 3)
             assert set(got) == {
@@ -451,8 +454,9 @@ async def test_a_server_going_away_is_a_store_error_and_coming_back_heals(
     async with tcp_proxy(migrated_db) as proxy:
         dsn = dsn_port(migrated_db, proxy.port)
         async with PostgresStore.open(dsn, connect_timeout=1, reconnect_min=0.05) as store:
-            await store.create(mesh("before"))
             async with store.subscribe() as sub:
+                await store.create(mesh("before"))
+                assert await next_change(sub) == ChangeEvent(ChangeOp.CREATE, "Mesh", "", "before")
                 proxy.cut()
                 with anyio.fail_after(10):
                     with pytest.raises(StoreError) as info:

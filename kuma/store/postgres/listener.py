@@ -177,9 +177,10 @@ class ChangeListener:
             except DRIVER_ERRORS as e:
                 log.warning("change-event connection failed its health check", error=str(e))
         if not healthy:
+            conn.terminate()
             if self._conn is conn:
                 self._conn = None
-            conn.terminate()  # its termination listener then sees a connection no longer ours
+                self._wakeup.set()  # the supervisor reconnects
 
     async def close(self) -> None:
         """Stop `run()` (if running) and close the connection. Idempotent; never raises."""

@@ -20,7 +20,6 @@ connection (asyncpg prepares and caches each statement per connection).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Unpack
@@ -41,6 +40,7 @@ from kuma.store.base import ListResult, ResourceStore, now, parse_offset
 from kuma.store.events import EventBus, Subscription
 from kuma.store.postgres.listener import ChangeListener
 from kuma.store.postgres.migrate import latest_version, newer_schema_error, read_schema_version
+from kuma.store.postgres.pool import ConnectionPool
 from kuma.store.postgres.settings import ConnectOptions, PostgresSettings, driver_errors
 
 __all__ = ["DEFAULT_MAX_CONNECTIONS", "PostgresStore", "StoreOptions"]
@@ -88,11 +88,6 @@ class StoreOptions(ConnectOptions, total=False):
     reconnect_min: float
     reconnect_max: float
     health_check_interval: float
-
-
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Pool `reset` hook: our pooled connections keep no session state (no LISTEN, no session
-    locks, no SET), so skip asyncpg's default reset query and its round trip per release."""
 
 
 def _version_number(version: str) -> int | None:
@@ -168,11 +163,7 @@ class PostgresStore(ResourceStore):
             raise StoreError("PostgreSQL pool sizes cannot be negative")
         max_size = max_connections or DEFAULT_MAX_CONNECTIONS
         min_size = min(min_connections, max_size)
-        kwargs = settings.connect_kwargs()
-        with driver_errors(settings, "cannot connect"):
-            pool = await asyncpg.create_pool(
-                min_size=min_size, max_size=max_size, reset=_keep_session, **kwargs
-            )
+        pool = ConnectionPool(settings, max_size=max_size, min_size=min_size)
         bus = EventBus()
         listener = ChangeListener(
             settings,
@@ -182,9 +173,9 @@ class PostgresStore(ResourceStore):
             health_check_interval=health_check_interval,
         )
         try:
+            await pool.open()
             with driver_errors(settings, "read schema version"):
-                async with pool.acquire() as conn:
-                    version = await read_schema_version(conn)
+                version = await pool.run(read_schema_version)
             if version < latest_version():
                 raise DatabaseNotMigratedError()
             if version > latest_version():
@@ -193,7 +184,7 @@ class PostgresStore(ResourceStore):
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await listener.close()
-                await _close_pool(pool)
+                await pool.close()
             raise
         return cls(settings, pool, bus, listener)
 
@@ -230,7 +221,7 @@ class PostgresStore(ResourceStore):
         self._closed = True
         with anyio.CancelScope(shield=True):
             await self._listener.close()
-            await _close_pool(self._pool)
+            await self._pool.close()
         self._bus.close()
 
     # -- diagnostics ----------------------------------------------------------------------------
@@ -345,12 +336,3 @@ class PostgresStore(ResourceStore):
 
     def subscribe(self, *, max_buffer: int = 10_000) -> Subscription:
         return self._bus.subscribe(max_buffer=max_buffer)
-
-
-async def _close_pool(pool: asyncpg.Pool) -> None:
-    """Close gracefully (waits for connections in use), but never for more than 5 s."""
-    with anyio.move_on_after(5, shield=True):
-        # whatever close() leaves open, terminate() below frees
-        with contextlib.suppress(Exception):
-            await pool.close()
-    pool.terminate()
