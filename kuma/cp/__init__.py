@@ -1,0 +1,1 @@
+"""kuma-cp: the control plane executable (`kuma.cp.main`) and its lifecycle (`kuma.cp.run`)."""

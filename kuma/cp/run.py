@@ -1,0 +1,244 @@
+"""`kuma-cp run`: the control plane's lifecycle.
+
+    bind every listener  ->  open the store  ->  create the default mesh
+        ->  serve (REST API, admin, diagnostics) in ONE task group  ->  /ready turns 200
+    SIGINT/SIGTERM  ->  /ready turns 503, servers stop accepting and finish in-flight requests
+        (bounded by SHUTDOWN_TIMEOUT), the store is closed, `run_control_plane` returns.
+
+A second signal during shutdown cancels whatever is left at once. Failures raise: ListenError
+(a port is taken), ConfigError (a setting kuma-py cannot honour yet), StoreError /
+DatabaseNotMigratedError (the database), each with a message for the operator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+import structlog
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+
+from kuma.config import ConfigError, ConfigProblem, KumaCpConfig
+from kuma.cp.listeners import Listener
+from kuma.diagnostics import Readiness, build_diagnostics_app
+from kuma.errors import ResourceAlreadyExistsError
+from kuma.manager import ResourceManager
+from kuma.store.base import ResourceStore
+from kuma.version import __version__
+
+__all__ = ["GRACEFUL_TIMEOUT", "SHUTDOWN_TIMEOUT", "open_store", "run_control_plane"]
+
+log = structlog.get_logger("kuma-cp")
+
+GRACEFUL_TIMEOUT = 3.0
+"""Seconds each server gives in-flight requests after a stop signal (Kuma waits 3 s too)."""
+SHUTDOWN_TIMEOUT = 5.0
+"""Seconds after a stop signal before anything still running is cancelled."""
+
+ASGIApp = Callable[..., Any]
+
+
+def check_supported(cfg: KumaCpConfig) -> None:
+    """ConfigError for valid Kuma settings that kuma-py cannot run with yet."""
+    problems = []
+    if cfg.mode != "standalone":
+        problems.append(
+            ConfigProblem("mode", f"{cfg.mode} mode is not supported yet; use standalone")
+        )
+    if cfg.environment != "universal":
+        problems.append(
+            ConfigProblem("environment", f"{cfg.environment} is not supported yet; use universal")
+        )
+    if cfg.store.type == "kubernetes":
+        problems.append(
+            ConfigProblem(
+                "store.type", "the kubernetes store is not supported yet; use memory or postgres"
+            )
+        )
+    if problems:
+        raise ConfigError("Unsupported configuration", problems)
+
+
+async def open_store(cfg: KumaCpConfig) -> ResourceStore:
+    """The store `store.type` names, connected (a PostgresStore also checks its schema)."""
+    if cfg.store.type == "memory":
+        from kuma.store.memory import MemoryStore
+
+        return MemoryStore()
+    if cfg.store.type == "postgres":
+        from kuma.store.postgres import PostgresStore
+
+        return await PostgresStore.connect(**postgres_options(cfg))
+    raise ConfigError(
+        "Unsupported configuration",
+        [ConfigProblem("store.type", f"store type {cfg.store.type!r} is not supported")],
+    )
+
+
+def postgres_options(cfg: KumaCpConfig) -> dict[str, Any]:
+    """`store.postgres.*` as keyword arguments of PostgresStore.connect / migrate_up."""
+    p = cfg.store.postgres
+    return {
+        "host": p.host,
+        "port": p.port,
+        "user": p.user,
+        "password": p.password,
+        "database": p.db_name,
+        "connect_timeout": float(p.connection_timeout),
+        "tls_mode": p.tls.mode,
+        "tls_cert_path": p.tls.cert_path or None,
+        "tls_key_path": p.tls.key_path or None,
+        "tls_ca_path": p.tls.ca_path or None,
+    }
+
+
+def _listeners(cfg: KumaCpConfig) -> list[Listener]:
+    return [
+        Listener("api", "apiServer.port", "", cfg.api_server.port),
+        Listener("admin", "adminServer.local.port", "127.0.0.1", cfg.admin_server.local.port),
+        Listener("diagnostics", "xdsServer.diagnosticsPort", "", cfg.xds_server.diagnostics_port),
+    ]
+
+
+def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
+    """The ASGI apps of the API and admin listeners, by listener name."""
+    from kuma.api import build_admin_app, build_api_app
+    from kuma.api.settings import AdminSettings, ApiSettings
+
+    display = cfg.to_json_dict(mask_secrets=True)
+    api_settings = ApiSettings(
+        version=__version__,
+        hostname=socket.gethostname(),
+        public_url=cfg.api_public_url,
+        read_only=cfg.api_server.read_only,
+        mode=cfg.mode,
+        environment=cfg.environment,
+        cors_allowed_domains=tuple(cfg.api_server.cors_allowed_domains),
+        catalog=cfg.catalog(),
+        config_json=lambda: display,
+    )
+    return {
+        "api": build_api_app(manager, api_settings),
+        "admin": build_admin_app(manager, AdminSettings()),
+    }
+
+
+async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event) -> None:
+    hc = HypercornConfig()
+    hc.bind = [f"fd://{listener.take_fd()}"]
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = GRACEFUL_TIMEOUT
+    hc.include_server_header = False
+    await serve(app, hc, shutdown_trigger=stop.wait)
+    log.debug("server stopped", server=listener.name)
+
+
+async def _watch_signals(
+    stop: anyio.Event, startup: anyio.CancelScope, everything: anyio.CancelScope
+) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            name = signal.Signals(signum).name
+            if not stop.is_set():
+                log.info("stop signal received, shutting down", signal=name)
+                stop.set()
+                startup.cancel()  # no-op once start-up is over
+            else:
+                log.warning("second stop signal received, stopping now", signal=name)
+                everything.cancel()
+
+
+async def _create_defaults(cfg: KumaCpConfig, manager: ResourceManager) -> None:
+    if cfg.defaults.skip_mesh_creation:
+        log.info("skipping default Mesh creation", reason="defaults.skipMeshCreation")
+        return
+    try:
+        created = await manager.ensure_default_mesh()
+    except ResourceAlreadyExistsError:  # another instance created it just now
+        created = False
+    log.info("default Mesh created" if created else "default Mesh already exists")
+
+
+async def run_control_plane(
+    config: KumaCpConfig,
+    *,
+    readiness: Readiness | None = None,
+    handle_signals: bool = True,
+    stop: anyio.Event | None = None,
+) -> None:
+    """Run kuma-cp until SIGINT/SIGTERM (or until `stop` is set); see the module docstring."""
+    check_supported(config)
+    cfg = config.autoconfigured()
+    readiness = readiness or Readiness()
+    stop = stop or anyio.Event()
+    server_log = logging.getLogger("hypercorn.error")
+    if not server_log.isEnabledFor(logging.DEBUG):
+        server_log.setLevel(logging.WARNING)  # "Running on ..." repeats our "listening" events
+    log.info("starting control plane", version=__version__, mode=cfg.mode)
+    log.info(
+        "current configuration",
+        config=json.dumps(cfg.to_json_dict(mask_secrets=True), separators=(",", ":")),
+    )
+    async with anyio.create_task_group() as root:
+        startup = anyio.CancelScope()
+        if handle_signals:
+            root.start_soon(_watch_signals, stop, startup, root.cancel_scope)
+        try:
+            await _run(cfg, readiness, stop, startup)
+        finally:
+            readiness.set(False)
+            root.cancel_scope.cancel()
+    log.info("control plane stopped")
+
+
+async def _run(
+    cfg: KumaCpConfig, readiness: Readiness, stop: anyio.Event, startup: anyio.CancelScope
+) -> None:
+    store: ResourceStore | None = None
+    listeners = _listeners(cfg)
+    try:
+        # Listeners first: a taken port fails before anything connects anywhere.
+        for listener in listeners:
+            listener.bind()
+        by_name = {listener.name: listener for listener in listeners}
+        async with anyio.create_task_group() as background:
+            async with anyio.create_task_group() as serving:
+                diagnostics = by_name.pop("diagnostics")
+                log.info("listening", server=diagnostics.name, address=diagnostics.address)
+                serving.start_soon(
+                    _serve, diagnostics, build_diagnostics_app(readiness), stop, name="diagnostics"
+                )
+                with startup:  # /ready answers 503 meanwhile
+                    store = await open_store(cfg)
+                    log.info("resource store opened", type=cfg.store.type)
+                    run_store = getattr(store, "run", None)
+                    if run_store is not None:
+                        await background.start(run_store)
+                    manager = ResourceManager(store)
+                    await _create_defaults(cfg, manager)
+                    apps = _apps(cfg, manager)
+                if not startup.cancel_called:
+                    for name, listener in by_name.items():
+                        log.info("listening", server=name, address=listener.address)
+                        serving.start_soon(_serve, listener, apps[name], stop, name=name)
+                    readiness.set(True)
+                    log.info("control plane ready")
+                await stop.wait()
+                readiness.set(False)
+                serving.cancel_scope.deadline = anyio.current_time() + SHUTDOWN_TIMEOUT
+            background.cancel_scope.cancel()
+    finally:
+        for listener in listeners:
+            listener.close()
+        if store is not None:
+            with anyio.CancelScope(shield=True):
+                await store.close()
+            log.info("resource store closed")

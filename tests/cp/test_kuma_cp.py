@@ -1,0 +1,351 @@
+"""`kuma-cp` as a real process on loopback ports: version, run, signals, ports, migrate."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import unquote, urlsplit
+
+import anyio.to_thread
+import httpx
+import pytest
+
+from kuma.version import __version__
+
+pytestmark = pytest.mark.e2e
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on `port` (on any interface): we can bind it ourselves."""
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("::", port))
+            s.listen(1)
+        except OSError:
+            return False
+    return True
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def kuma_cp(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "kuma.cp", *args],
+        env=env or base_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@dataclass
+class Ports:
+    api: int = field(default_factory=free_port)
+    admin: int = field(default_factory=free_port)
+    diagnostics: int = field(default_factory=free_port)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "KUMA_API_SERVER_PORT": str(self.api),
+            "KUMA_ADMIN_SERVER_LOCAL_PORT": str(self.admin),
+            "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(self.diagnostics),
+        }
+
+    def all(self) -> list[int]:
+        return [self.api, self.admin, self.diagnostics]
+
+
+@dataclass
+class ControlPlane:
+    proc: subprocess.Popen[bytes]
+    ports: Ports
+    log: IO[bytes]
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.ports.api}"
+
+    @property
+    def diagnostics(self) -> str:
+        return f"http://127.0.0.1:{self.ports.diagnostics}"
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"kuma-cp exited with {self.proc.returncode}:\n{self.output()}"
+                )
+            try:
+                if httpx.get(f"{self.diagnostics}/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"kuma-cp not ready after {START_TIMEOUT}s:\n{self.output()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout=STOP_TIMEOUT)
+
+
+@contextmanager
+def control_plane(*args: str, ports: Ports | None = None, **env: str) -> Iterator[ControlPlane]:
+    ports = ports or Ports()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kuma.cp", *args],
+            env=base_env(**ports.env(), **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield ControlPlane(proc, ports, log)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+
+
+# -- version ----------------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = kuma_cp("version")
+    assert result.returncode == 0
+    # cobra's cmd.Println writes to stderr, as kuma-cp 0.7.3 does
+    assert result.stderr == f"Kuma: {__version__}\n"
+
+
+@pytest.mark.parametrize("flag", ["-a", "--detailed"])
+def test_version_detailed(flag: str) -> None:
+    result = kuma_cp("version", flag)
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == [
+        "Product:    Kuma",
+        f"Version:    {__version__}",
+        "Git Tag:    none",
+        "Git Commit: none",
+        "Build Date: none",
+    ]
+
+
+def test_unknown_log_level() -> None:
+    result = kuma_cp("--log-level", "verbose", "version")
+    assert result.returncode == 1
+    assert 'Error: unknown log level "verbose"' in result.stderr
+
+
+# -- run --------------------------------------------------------------------------------------
+
+
+def test_run_serves_then_stops_on_sigterm() -> None:
+    with control_plane("run") as cp:
+        cp.wait_ready()
+        index = httpx.get(f"{cp.api}/", timeout=5)
+        assert index.status_code == 200
+        assert index.json()["version"] == __version__
+
+        config = httpx.get(f"{cp.api}/config", timeout=5).json()
+        assert config["apiServer"]["port"] == cp.ports.api
+        assert config["xdsServer"]["diagnosticsPort"] == cp.ports.diagnostics
+        assert config["store"]["postgres"]["password"] == "*****"
+        # derived at start, as Kuma's autoconfiguration does
+        assert config["bootstrapServer"]["params"]["xdsHost"] == "localhost"
+        assert config["apiServer"]["catalog"]["bootstrap"]["url"] == "http://localhost:5682"
+
+        catalog = httpx.get(f"{cp.api}/catalog", timeout=5).json()
+        assert catalog["apis"]["admin"]["localUrl"] == f"http://localhost:{cp.ports.admin}"
+
+        mesh = httpx.get(f"{cp.api}/meshes/default", timeout=5)
+        assert mesh.status_code == 200
+        assert mesh.json()["name"] == "default"
+
+        assert httpx.get(f"{cp.diagnostics}/healthy", timeout=5).status_code == 200
+        # the admin server listens on loopback only
+        admin = httpx.get(f"http://127.0.0.1:{cp.ports.admin}/secrets", timeout=5)
+        assert admin.status_code < 500
+
+        started = time.monotonic()
+        assert cp.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - started < 10
+        out = cp.output()
+    assert "control plane ready" in out
+    for port in cp.ports.all():
+        assert f":{port}" in out  # every listener is logged with its address
+        assert port_is_free(port)
+
+
+def test_sigint_stops_cleanly() -> None:
+    with control_plane("run") as cp:
+        cp.wait_ready()
+        assert cp.stop(signal.SIGINT) == 0
+    for port in cp.ports.all():
+        assert port_is_free(port)
+
+
+def test_skip_default_mesh_creation() -> None:
+    with control_plane("run", KUMA_DEFAULTS_SKIP_MESH_CREATION="true") as cp:
+        cp.wait_ready()
+        assert httpx.get(f"{cp.api}/meshes/default", timeout=5).status_code == 404
+        assert httpx.get(f"{cp.api}/meshes", timeout=5).json()["items"] == []
+        assert cp.stop() == 0
+
+
+def test_config_file(tmp_path: Path) -> None:
+    conf = tmp_path / "kuma-cp.conf.yml"
+    conf.write_text(
+        "apiServer:\n  port: 1\n  readOnly: true\ngeneral:\n  advertisedHostname: cp.example\n"
+    )
+    with control_plane("run", "-c", str(conf)) as cp:  # KUMA_API_SERVER_PORT beats port: 1
+        cp.wait_ready()
+        config = httpx.get(f"{cp.api}/config", timeout=5).json()
+        assert config["apiServer"]["readOnly"] is True
+        assert config["general"]["advertisedHostname"] == "cp.example"
+        catalog = httpx.get(f"{cp.api}/catalog", timeout=5).json()
+        assert catalog["apis"]["bootstrap"]["url"] == "http://cp.example:5682"
+        assert cp.stop() == 0
+
+
+def test_port_in_use_fails_cleanly() -> None:
+    ports = Ports()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blocker:
+        blocker.bind(("127.0.0.1", ports.diagnostics))
+        blocker.listen(1)
+        with control_plane("run", ports=ports) as cp:
+            rc = cp.proc.wait(timeout=START_TIMEOUT)
+            out = cp.output()
+    assert rc == 1
+    assert f"cannot listen on [::]:{ports.diagnostics}" in out
+    assert "xdsServer.diagnosticsPort" in out
+    assert "address already in use" in out
+    assert port_is_free(ports.api)
+    assert port_is_free(ports.admin)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"KUMA_STORE_TYPE": "etcd"}, "store.type"),
+        ({"KUMA_API_SERVER_PORT": "http"}, "apiServer.port"),
+        ({"KUMA_STORE_TYPE": "kubernetes"}, "kubernetes store is not supported yet"),
+        ({"KUMA_MODE": "global"}, "global mode is not supported yet"),
+    ],
+)
+def test_bad_configuration_exits_1(env: dict[str, str], expected: str) -> None:
+    result = kuma_cp("run", env=base_env(**{**Ports().env(), **env}))
+    assert result.returncode == 1
+    assert expected in result.stderr
+    assert "Error: " in result.stderr
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = kuma_cp("run", "-c", str(tmp_path / "none.yaml"))
+    assert result.returncode == 1
+    assert "Failed to access configuration file" in result.stderr
+
+
+# -- migrate ----------------------------------------------------------------------------------
+
+
+def test_migrate_on_memory_store() -> None:
+    result = kuma_cp("migrate", "up")
+    assert result.returncode == 1
+    assert "migrations are not supported for Memory resource store" in result.stderr
+
+
+def _postgres_env(dsn: str) -> dict[str, str]:
+    parts = urlsplit(dsn)
+    return {
+        "KUMA_STORE_TYPE": "postgres",
+        "KUMA_STORE_POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "KUMA_STORE_POSTGRES_PORT": str(parts.port or 5432),
+        "KUMA_STORE_POSTGRES_USER": unquote(parts.username or "postgres"),
+        # Kuma requires a password; trust authentication ignores it
+        "KUMA_STORE_POSTGRES_PASSWORD": unquote(parts.password or "unused"),
+        "KUMA_STORE_POSTGRES_DB_NAME": unquote(parts.path.lstrip("/")),
+    }
+
+
+def _migrate_then_run(dsn: str) -> None:
+    pg = _postgres_env(dsn)
+
+    unmigrated = kuma_cp("run", env=base_env(**Ports().env(), **pg))
+    assert unmigrated.returncode == 1
+    assert (
+        'database is not migrated. Run "kuma-cp migrate up" to update database to the newest '
+        "schema" in unmigrated.stderr
+    )
+
+    first = kuma_cp("migrate", "up", env=base_env(**pg))
+    assert first.returncode == 0, first.stderr
+    assert f"DB has been migrated for Kuma {__version__}\n" in first.stderr
+    again = kuma_cp("migrate", "up", env=base_env(**pg))
+    assert again.returncode == 0, again.stderr
+    assert f"DB has already been migrated for Kuma {__version__}\n" in again.stderr
+
+    with control_plane("run", **pg) as cp:
+        cp.wait_ready()
+        assert httpx.get(f"{cp.api}/meshes/default", timeout=5).status_code == 200
+        assert httpx.get(f"{cp.api}/config", timeout=5).json()["store"]["type"] == "postgres"
+        assert cp.stop() == 0
+    for port in cp.ports.all():
+        assert port_is_free(port)
+
+    # the mesh survives a restart: it lives in the database
+    with control_plane("run", KUMA_DEFAULTS_SKIP_MESH_CREATION="true", **pg) as cp:
+        cp.wait_ready()
+        assert httpx.get(f"{cp.api}/meshes/default", timeout=5).status_code == 200
+        assert cp.stop() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.anyio
+async def test_migrate_and_run_on_postgres(postgres_db: str) -> None:
+    await anyio.to_thread.run_sync(_migrate_then_run, postgres_db)
+
+
+def test_migrate_unreachable_database() -> None:
+    env = base_env(
+        KUMA_STORE_TYPE="postgres",
+        KUMA_STORE_POSTGRES_PORT=str(free_port()),
+        KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT="2",
+    )
+    result = kuma_cp("migrate", "up", env=env)
+    assert result.returncode == 1
+    assert "Error: PostgreSQL" in result.stderr
+    assert "cannot connect" in result.stderr
