@@ -1,0 +1,1 @@
+"""The ADS server (xDS state-of-the-world over gRPC, port 5678)."""
