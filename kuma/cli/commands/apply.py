@@ -210,14 +210,16 @@ def _apply(
 
 
 def _progress(position: int, count: int, resource: Resource) -> str:
-    before = position
-    after = count - position - 1
-    return (
-        f"Resource {position + 1} of {count} ({resource.type.name} "
-        f"{json.dumps(resource.meta.name)}) was not applied; {before} before it "
-        f"{'was' if before == 1 else 'were'} applied, {after} after it "
-        f"{'was' if after == 1 else 'were'} not."
-    )
+    """Which resource of a multi-document input failed, and what happened to the others."""
+    before, after = position, count - position - 1
+    parts = []
+    if before:
+        parts.append(f"the {before} before it {'was' if before == 1 else 'were'} applied")
+    if after:
+        parts.append(f"the {after} after it {'was' if after == 1 else 'were'} not")
+    what = f"{resource.type.name} {json.dumps(resource.meta.name)}"
+    text = f"Resource {position + 1} of {count} ({what}) was not applied"
+    return text + (": " + ", ".join(parts) if parts else "") + "."
 
 
 def _upsert(kumactl: Kumactl, resource: Resource) -> None:
