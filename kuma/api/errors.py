@@ -97,7 +97,7 @@ def _classify(exc: BaseException) -> tuple[int, str, list[Violation]] | None:
                 Violation(
                     "",
                     f"{exc.type_name} {exc.name}{where} was changed by another request "
-                    "while this one was processed; read it again and retry",
+                    "while this one was processed; retry the request",
                 )
             ],
         )
@@ -110,7 +110,7 @@ def _classify(exc: BaseException) -> tuple[int, str, list[Violation]] | None:
                 Violation(
                     "",
                     f"{exc.type_name} {exc.name}{where} was created by another request "
-                    "while this one was processed; retry",
+                    "while this one was processed; retry the request",
                 )
             ],
         )
