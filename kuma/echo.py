@@ -80,29 +80,39 @@ async def _handle(stream: SocketStream) -> None:
 
 
 class EchoServer:
-    """Listens on `address:port` (port 0 picks a free one, see `.port` once started)."""
+    """Listens on `address:port` (port 0 picks a free one, see `.port` once bound)."""
 
     def __init__(self, port: int = 8000, address: str | None = None) -> None:
         self.requested_port = port
         self.address = address
         self.port = port
+        self._listener: anyio.abc.SocketListener | None = None
+
+    async def bind(self) -> int:
+        """Open the listening socket (raises OSError, e.g. when the port is taken)."""
+        if self._listener is None:
+            self._listener = await anyio.create_tcp_listener(
+                local_host=self.address, local_port=self.requested_port
+            )
+            self.port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
+        return self.port
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        listener = await anyio.create_tcp_listener(
-            local_host=self.address, local_port=self.requested_port, reuse_port=False
-        )
-        async with listener:
-            self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        await self.bind()
+        assert self._listener is not None
+        async with self._listener:
             log.info(f"Kuma TCP Echo - Listening to connections on port {self.port}")
             task_status.started(self.port)
-            await listener.serve(_handle)
+            await self._listener.serve(_handle)
 
 
 async def serve(port: int, address: str | None) -> None:
+    server = EchoServer(port, address)
+    await server.bind()  # fail here, not inside the task group, when the port is taken
     async with anyio.create_task_group() as tg:
-        tg.start_soon(EchoServer(port, address).run)
+        tg.start_soon(server.run)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("stopping", signal=signal.Signals(signum).name)
