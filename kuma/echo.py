@@ -86,15 +86,16 @@ class EchoServer:
         self.requested_port = port
         self.address = address
         self.port = port
-        self._listener: anyio.abc.SocketListener | None = None
+        self._listener: anyio.abc.Listener[SocketStream] | None = None
 
     async def bind(self) -> int:
         """Open the listening socket (raises OSError, e.g. when the port is taken)."""
         if self._listener is None:
-            self._listener = await anyio.create_tcp_listener(
+            listener = await anyio.create_tcp_listener(
                 local_host=self.address, local_port=self.requested_port
             )
-            self.port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
+            self._listener = listener
+            self.port = listener.extra(anyio.abc.SocketAttribute.local_port)
         return self.port
 
     async def run(
