@@ -34,6 +34,10 @@ LEVELS: dict[str, int] = {
 _HANDLER_NAME = "kuma-structlog"
 
 
+def _drop(_logger: Any, _method: str, _event: Any) -> Any:
+    raise structlog.DropEvent
+
+
 def configure_logging(
     level: str, fmt: LogFormat = "console", *, stream: TextIO | None = None
 ) -> None:
@@ -59,9 +63,12 @@ def configure_logging(
         shared.append(structlog.processors.format_exc_info)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
+    processors: list[Any] = [*shared, structlog.processors.StackInfoRenderer(), renderer]
+    if level == "off":
+        processors = [_drop]
     structlog.configure(
-        processors=[*shared, structlog.processors.StackInfoRenderer(), renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(threshold),
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(min(threshold, logging.CRITICAL)),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )

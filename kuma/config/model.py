@@ -110,7 +110,7 @@ class PostgresStoreConfig(Section):
     password: str = setting(
         "kuma",
         env="KUMA_STORE_POSTGRES_PASSWORD",
-        doc="Password of the database user; shown as ***** by GET /config.",
+        doc="Password of the database user; GET /config masks it.",
         secret=True,
     )
     db_name: str = setting("kuma", env="KUMA_STORE_POSTGRES_DB_NAME", doc="Database name.")

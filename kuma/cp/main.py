@@ -169,8 +169,13 @@ def version(ctx: click.Context, detailed: bool, log_level: str | None) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (`kuma-cp`)."""
+    """Console-script entry point (`kuma-cp`): every error exits with status 1, as cobra's."""
     try:
-        cli.main(prog_name="kuma-cp", standalone_mode=True)
-    except KeyboardInterrupt:  # pragma: no cover - run handles SIGINT itself
-        sys.exit(130)
+        result = cli.main(prog_name="kuma-cp", standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(1)
+    except (click.Abort, KeyboardInterrupt):  # Ctrl-C before `run` installs its handler
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

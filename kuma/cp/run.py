@@ -75,7 +75,9 @@ async def open_store(cfg: KumaCpConfig) -> ResourceStore:
     if cfg.store.type == "postgres":
         from kuma.store.postgres import PostgresStore
 
-        return await PostgresStore.connect(**postgres_options(cfg))
+        return await PostgresStore.connect(
+            **postgres_options(cfg), max_connections=cfg.store.postgres.max_open_connections
+        )
     raise ConfigError(
         "Unsupported configuration",
         [ConfigProblem("store.type", f"store type {cfg.store.type!r} is not supported")],

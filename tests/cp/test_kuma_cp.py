@@ -170,6 +170,32 @@ def test_unknown_log_level() -> None:
     assert 'Error: unknown log level "verbose"' in result.stderr
 
 
+def test_unknown_command_exits_1() -> None:
+    result = kuma_cp("serve")
+    assert result.returncode == 1
+    assert "No such command 'serve'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "logs"),
+    [
+        (("--log-level", "off", "run"), False),
+        (("run", "--log-level", "off"), False),  # cobra's persistent flag: after the command too
+        (("run",), True),
+        (("--log-level", "off", "run", "--log-level", "info"), True),  # the deepest one wins
+    ],
+)
+def test_log_level(args: tuple[str, ...], logs: bool) -> None:
+    ports = Ports()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as blocker:
+        blocker.bind(("127.0.0.1", ports.api))
+        blocker.listen(1)
+        result = kuma_cp(*args, env=base_env(**ports.env()))
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr.splitlines()[-1]
+    assert ("starting control plane" in result.stderr) is logs
+
+
 # -- run --------------------------------------------------------------------------------------
 
 
