@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -95,6 +96,31 @@ async def _fill(store: PostgresStore, n: int) -> None:
             tg.start_soon(one, i)
 
 
+async def _server_pids(dsn: str) -> list[int]:
+    """Backend pids serving the database (for CPU accounting when the server is local)."""
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [int(row[0]) for row in rows]
+
+
+def _cpu_seconds(pids: list[int]) -> float | None:
+    """utime + stime of the processes, from /proc; None when they are not visible here."""
+    ticks = 0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -114,7 +140,9 @@ async def bench_optimistic_updates(
     `resources` (so the figure is throughput, not contention; conflicts are reported).
 
     `pool_size` defaults to `concurrency` connections. Returns updates_per_s, updates,
-    conflicts, the latency of one successful read-modify-write (p50_ms, p99_ms) and the setup.
+    conflicts, the latency of one successful read-modify-write (p50_ms, p99_ms), the CPU one
+    update costs in this process and in the server's backends (client_cpu_us, server_cpu_us;
+    the latter None for a remote server), and the setup.
     """
     async with scratch_database(dsn, synchronous_commit=synchronous_commit) as db:
         pool = pool_size or concurrency
@@ -149,18 +177,32 @@ async def bench_optimistic_updates(
                 for i in range(concurrency):
                     tg.start_soon(worker, i)
                 await anyio.sleep(min(1.0, seconds / 3))  # warm up: pool, prepared statements
+                pids = await _server_pids(db)
+                server_before = _cpu_seconds(pids)
                 measuring = True
+                client_before = time.process_time()
                 began = time.perf_counter()
                 await anyio.sleep(seconds)
                 measuring = False
                 elapsed = time.perf_counter() - began
+                client_cpu = time.process_time() - client_before
+                server_after = _cpu_seconds(pids)
                 stop.set()
+    server_cpu = (
+        server_after - server_before
+        if server_before is not None and server_after is not None
+        else None
+    )
     return {
         "updates_per_s": round(updates / elapsed, 1),
         "updates": updates,
         "conflicts": conflicts,
         "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2) if latencies else None,
         "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2) if latencies else None,
+        # CPU per successful update (client: this process; server: the database's backends,
+        # when they run on this machine). On a shared machine these are steadier than the rate.
+        "client_cpu_us": round(client_cpu / updates * 1e6) if updates else None,
+        "server_cpu_us": round(server_cpu / updates * 1e6) if updates and server_cpu else None,
         "seconds": round(elapsed, 2),
         "concurrency": concurrency,
         "pool_size": pool,

@@ -20,6 +20,8 @@ from kuma.model.resource import Resource, ResourceKey, ResourceMeta
 from kuma.pb.kuma.mesh import v1alpha1 as pb
 from kuma.store.events import ChangeEvent, ChangeOp, Resync, Subscription
 from kuma.store.postgres import (
+    ConnectionPool,
+    PostgresSettings,
     PostgresStore,
     latest_version,
     migrate_up,
@@ -453,31 +455,33 @@ async def test_a_server_going_away_is_a_store_error_and_coming_back_heals(
 ) -> None:
     async with tcp_proxy(migrated_db) as proxy:
         dsn = dsn_port(migrated_db, proxy.port)
-        async with PostgresStore.open(dsn, connect_timeout=1, reconnect_min=0.05) as store:
-            async with store.subscribe() as sub:
-                await store.create(mesh("before"))
-                assert await next_change(sub) == ChangeEvent(ChangeOp.CREATE, "Mesh", "", "before")
-                proxy.cut()
-                with anyio.fail_after(10):
-                    with pytest.raises(StoreError) as info:
-                        await store.get(r.MESH, "before")
-                    assert f"127.0.0.1:{proxy.port}" in str(info.value)
-                    with pytest.raises(StoreError):
-                        await store.create(mesh("during"))
+        async with (
+            PostgresStore.open(dsn, connect_timeout=1, reconnect_min=0.05) as store,
+            store.subscribe() as sub,
+        ):
+            await store.create(mesh("before"))
+            assert await next_change(sub) == ChangeEvent(ChangeOp.CREATE, "Mesh", "", "before")
+            proxy.cut()
+            with anyio.fail_after(10):
+                with pytest.raises(StoreError) as info:
+                    await store.get(r.MESH, "before")
+                assert f"127.0.0.1:{proxy.port}" in str(info.value)
+                with pytest.raises(StoreError):
+                    await store.create(mesh("during"))
 
-                await proxy.start()  # same port: the server is back
-                with anyio.fail_after(10):
-                    while True:  # the pool reconnects on demand
-                        try:
-                            assert (await store.get(r.MESH, "before")).meta.name == "before"
-                            break
-                        except StoreError:
-                            await anyio.sleep(0.05)
-                # the listener reconnected by itself and says events may have been missed
-                with anyio.fail_after(10):
-                    assert isinstance(await sub.receive(), Resync)
-                await store.create(mesh("after"))
-                assert await next_change(sub) == ChangeEvent(ChangeOp.CREATE, "Mesh", "", "after")
+            await proxy.start()  # same port: the server is back
+            with anyio.fail_after(10):
+                while True:  # the pool reconnects on demand
+                    try:
+                        assert (await store.get(r.MESH, "before")).meta.name == "before"
+                        break
+                    except StoreError:
+                        await anyio.sleep(0.05)
+            # the listener reconnected by itself and says events may have been missed
+            with anyio.fail_after(10):
+                assert isinstance(await sub.receive(), Resync)
+            await store.create(mesh("after"))
+            assert await next_change(sub) == ChangeEvent(ChangeOp.CREATE, "Mesh", "", "after")
 
 
 async def test_listener_reconnects_after_its_backend_is_terminated(migrated_db: str) -> None:
@@ -556,3 +560,56 @@ async def test_close_ends_subscriptions_and_later_calls_fail_cleanly(migrated_db
         "AND pid <> pg_backend_pid()",
     )
     assert connections == 0
+
+
+# -- the connection pool ------------------------------------------------------------------------
+
+
+async def _kuma_backends(dsn: str) -> int:
+    count = await sql(
+        dsn,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND application_name = 'kuma-cp'",
+    )
+    assert isinstance(count, int)
+    return count
+
+
+async def test_pool_never_opens_more_than_max_size_connections(postgres_db: str) -> None:
+    pool = ConnectionPool(PostgresSettings(postgres_db), max_size=2)
+    try:
+        seen: list[int] = []
+
+        async def sleeper() -> None:
+            await pool.fetchval("SELECT pg_sleep(0.3)")
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(sleeper)
+                await anyio.sleep(0.15)
+                seen.append(await _kuma_backends(postgres_db))
+                seen.append(pool.size)
+        assert seen == [2, 2]
+    finally:
+        await pool.close()
+    assert await _kuma_backends(postgres_db) == 0
+
+
+async def test_pool_throws_away_a_connection_whose_query_was_cancelled(postgres_db: str) -> None:
+    pool = ConnectionPool(PostgresSettings(postgres_db), max_size=1, min_size=1)
+    try:
+        await pool.open()
+        with anyio.move_on_after(0.2) as scope:
+            await pool.fetchval("SELECT pg_sleep(30)")
+        assert scope.cancelled_caught
+        assert pool.size == 0  # not reused in an unknown protocol state
+        with anyio.fail_after(5):
+            assert await pool.fetchval("SELECT 41 + 1") == 42
+        # a server-side error keeps the connection: it is still healthy
+        with pytest.raises(asyncpg.PostgresError):
+            await pool.fetchval("SELECT 1 / 0")
+        assert pool.size == 1
+        assert await pool.fetchval("SELECT 2") == 2
+    finally:
+        await pool.close()

@@ -2,9 +2,12 @@
 
     result = await migrate_up(dsn)              # `kuma-cp migrate up`
     store = await PostgresStore.connect(dsn)    # refuses an unmigrated database
-    await tg.start(store.run)                   # keeps change events flowing
-    ...
-    await store.close()
+    try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(store.run)           # keeps change events flowing
+            ...
+    finally:
+        await store.close()
 
 See docs/postgres.md for operating it, and the submodules for the contracts.
 """
@@ -19,6 +22,7 @@ from kuma.store.postgres.migrate import (
     migrations,
     schema_status,
 )
+from kuma.store.postgres.pool import ConnectionPool
 from kuma.store.postgres.settings import TLS_MODES, ConnectOptions, PostgresSettings
 from kuma.store.postgres.store import DEFAULT_MAX_CONNECTIONS, PostgresStore, StoreOptions
 
@@ -27,6 +31,7 @@ __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "TLS_MODES",
     "ConnectOptions",
+    "ConnectionPool",
     "Migration",
     "MigrationResult",
     "PostgresSettings",

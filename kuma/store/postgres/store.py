@@ -1,12 +1,16 @@
-"""PostgresStore: the ResourceStore contract on PostgreSQL (asyncpg pool + LISTEN/NOTIFY).
+"""PostgresStore: the ResourceStore contract on PostgreSQL (asyncpg + LISTEN/NOTIFY).
 
 Lifecycle (structured concurrency; no task is started behind the caller's back):
 
     store = await PostgresStore.connect(dsn, ...)   # pool + schema check + LISTEN connection
-    async with anyio.create_task_group() as tg:
-        await tg.start(store.run)                   # keeps change events flowing (reconnects)
-        ...
-    await store.close()                             # stops run(), closes every connection
+    try:
+        async with anyio.create_task_group() as tg:  # the control plane's root task group
+            await tg.start(store.run)               # keeps change events flowing (reconnects)
+            ...                                     # until shutdown cancels the group
+    finally:
+        await store.close()                         # closes every connection, ends subscriptions
+
+`close()` also makes a running `run()` return, so calling it inside the group works too.
 
 `connect()` alone is enough for reads, writes and change events; `run()` only supervises the
 LISTEN connection (health checks, reconnect with backoff, `Resync` after a reconnect). Without
@@ -14,8 +18,9 @@ it a lost LISTEN connection stays lost. `async with PostgresStore.open(...)` doe
 for callers that own no task group (tools, tests).
 
 Rows keep each spec as its proto3-JSON text; reads hand it to `Resource(spec_json=...)`, so a
-listing never builds protobuf messages. Every query is a single round trip on a pooled
-connection (asyncpg prepares and caches each statement per connection).
+listing never builds protobuf messages. Every operation is one statement, one round trip on a
+pooled connection (`pool.ConnectionPool`; asyncpg prepares and caches each statement per
+connection), except an update that fails, which asks once more whether the row exists.
 """
 
 from __future__ import annotations
@@ -103,7 +108,7 @@ class PostgresStore(ResourceStore):
     def __init__(
         self,
         settings: PostgresSettings,
-        pool: asyncpg.Pool,
+        pool: ConnectionPool,
         bus: EventBus,
         listener: ChangeListener,
     ) -> None:
