@@ -24,7 +24,11 @@ _SPECS: dict[str, dict[str, Any]] = {
                 {
                     "port": 8000,
                     "servicePort": 80,
-                    "tags": {"kuma.io/service": "backend", "kuma.io/protocol": "http", "version": "v1"},
+                    "tags": {
+                        "kuma.io/service": "backend",
+                        "kuma.io/protocol": "http",
+                        "version": "v1",
+                    },
                 }
             ],
             "outbound": [{"port": 10000, "tags": {"kuma.io/service": "redis"}}],

@@ -28,7 +28,9 @@ INSIGHT = {
 }
 
 
-async def put_raw(manager: ResourceManager, rtype: ResourceType, name: str, mesh: str, spec: dict[str, Any]) -> None:
+async def put_raw(
+    manager: ResourceManager, rtype: ResourceType, name: str, mesh: str, spec: dict[str, Any]
+) -> None:
     """Straight into the store, like Kuma's test (no validation, no ownership)."""
     body: dict[str, Any] = {"type": rtype.name, "name": name, **spec}
     if rtype.mesh_scoped:
@@ -40,15 +42,19 @@ async def put_raw(manager: ResourceManager, rtype: ResourceType, name: str, mesh
 @pytest.fixture
 async def mesh1(manager: ResourceManager) -> ResourceManager:
     await manager.create(resource_from_dict({"type": "Mesh", "name": "mesh1"}))
-    dataplanes = {
-        "dp-1": {"networking": {"address": "127.0.0.1", "gateway": {"tags": {"service": "gateway"}}}},
+    dataplanes: dict[str, dict[str, Any]] = {
+        "dp-1": {
+            "networking": {"address": "127.0.0.1", "gateway": {"tags": {"service": "gateway"}}}
+        },
         "dp-2": {
             "networking": {
                 "address": "127.0.0.1",
                 "inbound": [{"port": 1234, "tags": {"service": "backend", "version": "v1"}}],
             }
         },
-        "dp-3": {"networking": {"address": "127.0.0.1", "ingress": {}, "inbound": [{"port": 1234}]}},
+        "dp-3": {
+            "networking": {"address": "127.0.0.1", "ingress": {}, "inbound": [{"port": 1234}]}
+        },
         "dp-4": {
             "networking": {
                 "address": "127.0.0.2",
@@ -135,7 +141,8 @@ async def test_filtered_list_golden(mesh1: ResourceManager, client: httpx.AsyncC
 
 
 @pytest.mark.parametrize(
-    "query", ["?tag=service:backend&size=1", "?gateway=true&offset=1", "?ingress=true&size=10&offset=0"]
+    "query",
+    ["?tag=service:backend&size=1", "?gateway=true&offset=1", "?ingress=true&size=10&offset=0"],
 )
 async def test_paging_and_filtering_together_are_refused(
     mesh1: ResourceManager, client: httpx.AsyncClient, query: str
@@ -164,7 +171,8 @@ async def test_paging(mesh1: ResourceManager, client: httpx.AsyncClient) -> None
     assert body["total"] == 4
     assert body["next"] == f"{PUBLIC_URL}/meshes/mesh1/dataplanes+insights?offset=3&size=3"
     rest = (await client.get(body["next"].removeprefix(PUBLIC_URL))).json()
-    assert [i["name"] for i in rest["items"]] == ["dp-4"] and rest["next"] is None
+    assert [i["name"] for i in rest["items"]] == ["dp-4"]
+    assert rest["next"] is None
 
 
 async def test_filters_cover_every_dataplane_not_just_a_page(
@@ -175,9 +183,11 @@ async def test_filters_cover_every_dataplane_not_just_a_page(
         body["networking"]["inbound"][0]["tags"]["kuma.io/service"] = "odd" if i % 2 else "even"
         await manager.create(resource_from_dict(body))
     total, got = await names(client, "/meshes/default/dataplanes+insights?tag=kuma.io/service:odd")
-    assert total == 52 and len(got) == 52
+    assert total == 52
+    assert len(got) == 52
     unfiltered = (await client.get("/meshes/default/dataplanes+insights")).json()
-    assert unfiltered["total"] == 105 and len(unfiltered["items"]) == 100
+    assert unfiltered["total"] == 105
+    assert len(unfiltered["items"]) == 100
 
 
 async def test_across_meshes(mesh1: ResourceManager, client: httpx.AsyncClient) -> None:
@@ -186,7 +196,10 @@ async def test_across_meshes(mesh1: ResourceManager, client: httpx.AsyncClient) 
     assert total == 5
     assert got == ["dp-0", "dp-1", "dp-2", "dp-3", "dp-4"]
     r = await client.get("/dataplanes+insights?tag=version:v1")
-    assert [(i["mesh"], i["name"]) for i in r.json()["items"]] == [("default", "dp-0"), ("mesh1", "dp-2")]
+    assert [(i["mesh"], i["name"]) for i in r.json()["items"]] == [
+        ("default", "dp-0"),
+        ("mesh1", "dp-2"),
+    ]
 
 
 async def test_insight_updates_show_up(mesh1: ResourceManager, client: httpx.AsyncClient) -> None:
@@ -252,4 +265,5 @@ async def test_zone_overviews(zones: ResourceManager, client: httpx.AsyncClient)
     assert [i["name"] for i in items] == ["zone-1", "zone-2", "zone-3"]
     assert "zoneInsight" not in items[2]
     page = (await client.get("/zones+insights?size=2")).json()
-    assert page["total"] == 3 and page["next"] == f"{PUBLIC_URL}/zones+insights?offset=2&size=2"
+    assert page["total"] == 3
+    assert page["next"] == f"{PUBLIC_URL}/zones+insights?offset=2&size=2"

@@ -55,9 +55,13 @@ async def test_next_keeps_the_query_sorted_and_encoded(
     assert r.json()["next"] == f"{PUBLIC_URL}/meshes?aa=x%2Fy&offset=1&size=1&zz=a+b"
 
 
-async def test_next_uses_the_mesh_scoped_path(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_next_uses_the_mesh_scoped_path(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     for i in range(3):
-        await manager.create(resource_from_dict(sample_body(registry.TRAFFIC_PERMISSION, f"tp-{i}")))
+        await manager.create(
+            resource_from_dict(sample_body(registry.TRAFFIC_PERMISSION, f"tp-{i}"))
+        )
     r = await client.get("/meshes/default/traffic-permissions?size=2")
     assert r.json()["next"] == f"{PUBLIC_URL}/meshes/default/traffic-permissions?offset=2&size=2"
     last = await client.get("/meshes/default/traffic-permissions?size=2&offset=2")
@@ -65,20 +69,26 @@ async def test_next_uses_the_mesh_scoped_path(manager: ResourceManager, client: 
     assert [i["name"] for i in last.json()["items"]] == ["tp-2"]
 
 
-async def test_default_page_size_is_100(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_default_page_size_is_100(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     await add_meshes(manager, 100)  # 101 with default
     body = (await client.get("/meshes")).json()
     assert body["total"] == 101
     assert len(body["items"]) == 100
     assert body["next"] == f"{PUBLIC_URL}/meshes?offset=100"
     rest = (await client.get("/meshes?offset=100")).json()
-    assert len(rest["items"]) == 1 and rest["next"] is None
+    assert len(rest["items"]) == 1
+    assert rest["next"] is None
 
 
-async def test_size_zero_means_everything(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_size_zero_means_everything(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     await add_meshes(manager, 120)
     body = (await client.get("/meshes?size=0")).json()
-    assert len(body["items"]) == 121 and body["next"] is None
+    assert len(body["items"]) == 121
+    assert body["next"] is None
 
 
 async def test_offset_past_the_end_is_an_empty_page(client: httpx.AsyncClient) -> None:

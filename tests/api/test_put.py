@@ -89,7 +89,9 @@ async def test_global_types_do_not_check_the_mesh(
     assert (await client.put("/zones/zone-1", json=zone)).status_code == 201
 
 
-async def test_invalid_names_in_the_url(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_invalid_names_in_the_url(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     body = await refused(
         manager,
         client,
@@ -129,7 +131,9 @@ async def test_missing_mesh(manager: ResourceManager, client: httpx.AsyncClient)
     }
 
 
-async def test_invalid_resource_on_create(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_invalid_resource_on_create(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     bad = dataplane()
     bad["networking"]["inbound"][0]["port"] = 0
     del bad["networking"]["inbound"][0]["tags"]["kuma.io/service"]
@@ -141,7 +145,9 @@ async def test_invalid_resource_on_create(manager: ResourceManager, client: http
     assert 'networking.inbound[0].tags["kuma.io/service"]' in fields
 
 
-async def test_invalid_resource_on_update(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_invalid_resource_on_update(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     assert (await client.put(DP_PATH, json=dataplane())).status_code == 201
     bad = dataplane()
     bad["networking"]["inbound"] = []
@@ -151,7 +157,9 @@ async def test_invalid_resource_on_update(manager: ResourceManager, client: http
     assert body["causes"][0]["field"] == "networking"
 
 
-async def test_unknown_and_mistyped_fields(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_unknown_and_mistyped_fields(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     bad = dataplane()
     bad["networking"]["inboundz"] = []
     bad["networking"]["inbound"][0]["port"] = "eighty"
@@ -165,10 +173,18 @@ async def test_unknown_and_mistyped_fields(manager: ResourceManager, client: htt
 @pytest.mark.parametrize(
     ("content", "golden", "message"),
     [
-        (b'{"type": "Dataplane",', "malformed_json", "Expecting property name enclosed in double quotes at line 1, column 22"),
+        (
+            b'{"type": "Dataplane",',
+            "malformed_json",
+            "Expecting property name enclosed in double quotes at line 1, column 22",
+        ),
         (b"", "empty_body", "the request body is empty"),
         (b'{"type": NaN}', "nan", "NaN is not valid JSON"),
-        (b'{"name": "\xff"}', "not_utf8", "the request body is not UTF-8: invalid start byte at byte 10"),
+        (
+            b'{"name": "\xff"}',
+            "not_utf8",
+            "the request body is not UTF-8: invalid start byte at byte 10",
+        ),
     ],
 )
 async def test_bodies_that_are_not_json(
@@ -191,7 +207,9 @@ async def test_bodies_that_are_not_json(
     assert body["causes"] == [{"field": "", "message": message}]
 
 
-async def test_body_that_is_not_an_object(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_body_that_is_not_an_object(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     body = await refused(manager, client, DP_PATH, json=[1, 2])
     assert body["causes"] == [{"field": "", "message": "must be an object, got an array"}]
 
@@ -206,7 +224,9 @@ async def test_deeply_nested_body(manager: ResourceManager, client: httpx.AsyncC
 async def test_oversized_body_with_content_length(manager: ResourceManager) -> None:
     async with api_client(manager, base_settings(max_body_bytes=1000)) as client:
         payload = json.dumps(dataplane(padding="x" * 2000)).encode()
-        body = await refused(manager, client, DP_PATH, status=413, content=payload, golden="too_large")
+        body = await refused(
+            manager, client, DP_PATH, status=413, content=payload, golden="too_large"
+        )
     assert body == {
         "title": "Could not process a resource",
         "details": "Request Entity Too Large",
@@ -234,7 +254,9 @@ async def test_a_body_at_the_limit_is_accepted(manager: ResourceManager) -> None
         assert (await client.put(DP_PATH, content=payload)).status_code == 201
 
 
-async def test_insight_of_a_missing_dataplane(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_insight_of_a_missing_dataplane(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     body = await refused(
         manager,
         client,
@@ -244,7 +266,9 @@ async def test_insight_of_a_missing_dataplane(manager: ResourceManager, client: 
     assert body == {
         "title": "Could not create a resource",
         "details": "Resource is not valid",
-        "causes": [{"field": "name", "message": "Dataplane of name ghost in mesh default is not found"}],
+        "causes": [
+            {"field": "name", "message": "Dataplane of name ghost in mesh default is not found"}
+        ],
     }
 
 
@@ -266,7 +290,9 @@ class RacingStore(MemoryStore):
     async def create(self, resource: Resource, *, owner: ResourceKey | None = None) -> None:
         if self.race_create:
             self.race_create = False
-            await super().create(resource_from_dict(sample_body(resource.type, resource.meta.name)), owner=owner)
+            await super().create(
+                resource_from_dict(sample_body(resource.type, resource.meta.name)), owner=owner
+            )
         await super().create(resource, owner=owner)
 
 
@@ -309,6 +335,8 @@ async def test_creation_and_update_status_codes(client: httpx.AsyncClient) -> No
     second = await client.put(DP_PATH, json=dataplane())
     assert (second.status_code, second.content) == (200, b"")
     # envelope times in the body are ignored
-    stamped = dataplane(creationTime="1999-01-01T00:00:00Z", modificationTime="1999-01-01T00:00:00Z")
+    stamped = dataplane(
+        creationTime="1999-01-01T00:00:00Z", modificationTime="1999-01-01T00:00:00Z"
+    )
     assert (await client.put(DP_PATH, json=stamped)).status_code == 200
     assert not (await client.get(DP_PATH)).json()["creationTime"].startswith("1999")

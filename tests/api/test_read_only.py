@@ -25,8 +25,12 @@ K8S_TEXT = (
 
 def test_messages_are_kumas() -> None:
     assert K8S_READ_ONLY_MESSAGE == K8S_TEXT
-    assert GLOBAL_READ_ONLY_MESSAGE.startswith("On global control plane you can not modify dataplane")
-    assert REMOTE_READ_ONLY_MESSAGE.startswith("On remote control plane you can only modify dataplane")
+    assert GLOBAL_READ_ONLY_MESSAGE.startswith(
+        "On global control plane you can not modify dataplane"
+    )
+    assert REMOTE_READ_ONLY_MESSAGE.startswith(
+        "On remote control plane you can only modify dataplane"
+    )
     assert all(m.endswith("\n") for m in (GLOBAL_READ_ONLY_MESSAGE, REMOTE_READ_ONLY_MESSAGE))
 
 
@@ -47,7 +51,10 @@ async def test_read_only_refuses_writes(manager: ResourceManager, rtype: Resourc
 
 
 async def test_read_only_message_follows_the_mode(manager: ResourceManager) -> None:
-    for mode, message in (("global", GLOBAL_READ_ONLY_MESSAGE), ("remote", REMOTE_READ_ONLY_MESSAGE)):
+    for mode, message in (
+        ("global", GLOBAL_READ_ONLY_MESSAGE),
+        ("remote", REMOTE_READ_ONLY_MESSAGE),
+    ):
         async with api_client(manager, base_settings(read_only=True, mode=mode)) as client:
             r = await client.delete("/meshes/default")
             assert (r.status_code, r.text) == (405, message)
@@ -55,10 +62,14 @@ async def test_read_only_message_follows_the_mode(manager: ResourceManager) -> N
 
 async def test_global_cp_refuses_dataplane_writes_only(manager: ResourceManager) -> None:
     async with api_client(manager, base_settings(mode="global")) as client:
-        dp = await client.put("/meshes/default/dataplanes/dp-1", json=sample_body(registry.DATAPLANE, "dp-1"))
+        dp = await client.put(
+            "/meshes/default/dataplanes/dp-1", json=sample_body(registry.DATAPLANE, "dp-1")
+        )
         assert (dp.status_code, dp.text) == (405, GLOBAL_READ_ONLY_MESSAGE)
         tp = sample_body(registry.TRAFFIC_PERMISSION, "tp-1")
-        assert (await client.put("/meshes/default/traffic-permissions/tp-1", json=tp)).status_code == 201
+        assert (
+            await client.put("/meshes/default/traffic-permissions/tp-1", json=tp)
+        ).status_code == 201
 
 
 async def test_remote_cp_accepts_dataplane_writes_only(manager: ResourceManager) -> None:

@@ -85,7 +85,8 @@ async def test_put_get_list_delete(
     assert got.headers["content-type"] == "application/json"
     assert got.text.endswith("}\n")
     body = got.json()
-    assert body["type"] == rtype.name and body["name"] == name
+    assert body["type"] == rtype.name
+    assert body["name"] == name
     assert body["creationTime"] == body["modificationTime"]
     assert_golden(f"resources/get_{rtype.name}.json", got.text)
 
@@ -139,7 +140,9 @@ async def test_update_changes_what_get_returns(
 
 
 async def test_empty_spec_prints_the_meta_only(client: httpx.AsyncClient) -> None:
-    assert (await client.put("/meshes/empty", json={"type": "Mesh", "name": "empty"})).status_code == 201
+    assert (
+        await client.put("/meshes/empty", json={"type": "Mesh", "name": "empty"})
+    ).status_code == 201
     body = (await client.get("/meshes/empty")).json()
     assert set(body) == {"type", "name", "creationTime", "modificationTime"}
 
@@ -150,7 +153,9 @@ async def test_lists_only_the_mesh_asked_for(
     await manager.create(resource_from_dict({"type": "Mesh", "name": "other"}))
     for mesh in ("default", "other"):
         body = sample_body(registry.TRAFFIC_PERMISSION, f"tp-{mesh}", mesh)
-        assert (await client.put(f"/meshes/{mesh}/traffic-permissions/tp-{mesh}", json=body)).status_code == 201
+        assert (
+            await client.put(f"/meshes/{mesh}/traffic-permissions/tp-{mesh}", json=body)
+        ).status_code == 201
     in_other = (await client.get("/meshes/other/traffic-permissions")).json()
     assert [(i["mesh"], i["name"]) for i in in_other["items"]] == [("other", "tp-other")]
     assert in_other["total"] == 1
@@ -164,7 +169,9 @@ async def test_lists_only_the_mesh_asked_for(
     assert unknown_mesh.json() == {"total": 0, "items": [], "next": None}
 
 
-async def test_deleting_a_mesh_cascades(manager: ResourceManager, client: httpx.AsyncClient) -> None:
+async def test_deleting_a_mesh_cascades(
+    manager: ResourceManager, client: httpx.AsyncClient
+) -> None:
     await manager.create(resource_from_dict({"type": "Mesh", "name": "doomed"}))
     for rtype in (registry.DATAPLANE, registry.TRAFFIC_ROUTE):
         body = sample_body(rtype, "x", "doomed")
@@ -180,7 +187,9 @@ async def test_deleting_a_dataplane_deletes_its_insight(
 ) -> None:
     await prepare_owner(manager, registry.DATAPLANE_INSIGHT, "dp-1")
     body = sample_body(registry.DATAPLANE_INSIGHT, "dp-1")
-    assert (await client.put("/meshes/default/dataplane-insights/dp-1", json=body)).status_code == 201
+    assert (
+        await client.put("/meshes/default/dataplane-insights/dp-1", json=body)
+    ).status_code == 201
     assert (await client.delete("/meshes/default/dataplanes/dp-1")).status_code == 200
     assert (await client.get("/meshes/default/dataplane-insights/dp-1")).status_code == 404
 
@@ -190,8 +199,16 @@ async def test_html_and_unicode_are_not_escaped(client: httpx.AsyncClient) -> No
     body["networking"]["inbound"][0]["tags"]["team"] = "a&b<c>"
     r = await client.put("/meshes/default/dataplanes/dp-1", json=body)
     if r.status_code == 400:  # tag values are restricted; use a mesh backend conf instead
-        mesh = {"type": "Mesh", "name": "u", "logging": {"backends": [{"name": "f", "type": "file", "conf": {"path": "/tmp/ü&<x>.log"}}]}}
-        assert (await client.put("/meshes/u", json=mesh)).status_code == 201, (await client.put("/meshes/u", json=mesh)).text
+        mesh = {
+            "type": "Mesh",
+            "name": "u",
+            "logging": {
+                "backends": [{"name": "f", "type": "file", "conf": {"path": "/tmp/ü&<x>.log"}}]
+            },
+        }
+        assert (await client.put("/meshes/u", json=mesh)).status_code == 201, (
+            await client.put("/meshes/u", json=mesh)
+        ).text
         text = (await client.get("/meshes/u")).text
         assert "/tmp/ü&<x>.log" in text
     else:
