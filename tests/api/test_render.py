@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -88,8 +89,7 @@ def test_cache_hits_and_content_keys() -> None:
 def test_cache_is_bounded() -> None:
     cache = RenderCache(max_chars=100)
     for i in range(20):
-        value = {"n": "x" * 10, "i": i}
-        cache.get_or_render(i, lambda: value)
+        cache.get_or_render(i, functools.partial(dict, n="x" * 10, i=i))
         assert sum(len(t) for t in cache._entries.values()) <= 100
     assert 0 < len(cache) < 20
     assert cache.get_or_render("big", lambda: {"x": "y" * 500}).startswith("{")
