@@ -1,7 +1,8 @@
 """`kuma-cp run`: the control plane's lifecycle.
 
-    bind every listener  ->  open the store  ->  create the default mesh
-        ->  serve (REST API, admin, diagnostics) in ONE task group  ->  /ready turns 200
+    bind every listener  ->  serve diagnostics (/ready answers 503)  ->  open the store
+        ->  create the default mesh  ->  serve the REST API and admin server  ->  /ready 200
+    (every server runs under hypercorn in ONE task group, stopped by one shared anyio Event)
     SIGINT/SIGTERM  ->  /ready turns 503, servers stop accepting and finish in-flight requests
         (bounded by SHUTDOWN_TIMEOUT), the store is closed, `run_control_plane` returns.
 
@@ -33,7 +34,14 @@ from kuma.manager import ResourceManager
 from kuma.store.base import ResourceStore
 from kuma.version import __version__
 
-__all__ = ["GRACEFUL_TIMEOUT", "SHUTDOWN_TIMEOUT", "open_store", "run_control_plane"]
+__all__ = [
+    "GRACEFUL_TIMEOUT",
+    "SHUTDOWN_TIMEOUT",
+    "check_supported",
+    "open_store",
+    "postgres_options",
+    "run_control_plane",
+]
 
 log = structlog.get_logger("kuma-cp")
 
@@ -176,7 +184,11 @@ async def run_control_plane(
     handle_signals: bool = True,
     stop: anyio.Event | None = None,
 ) -> None:
-    """Run kuma-cp until SIGINT/SIGTERM (or until `stop` is set); see the module docstring."""
+    """Run kuma-cp until SIGINT/SIGTERM (or until `stop` is set); see the module docstring.
+
+    `readiness` is what `/ready` reports (pass one to watch it); `handle_signals=False` leaves
+    signals alone, for callers embedding the control plane (tests).
+    """
     check_supported(config)
     cfg = config.autoconfigured()
     readiness = readiness or Readiness()
