@@ -5,6 +5,7 @@ silent server, connections killed) - all against a real server, on a throwaway d
 from __future__ import annotations
 
 import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -613,3 +614,33 @@ async def test_pool_throws_away_a_connection_whose_query_was_cancelled(postgres_
         assert await pool.fetchval("SELECT 2") == 2
     finally:
         await pool.close()
+
+
+async def test_run_needs_only_row_privileges(migrated_db: str, postgres_server: str) -> None:
+    """What docs/postgres.md promises: after `migrate up`, kuma-cp runs as a user that may only
+    read and write rows (events and cascades included)."""
+    role = f"kuma_rw_{uuid.uuid4().hex[:8]}"
+    await sql(postgres_server, f'CREATE ROLE "{role}" LOGIN')
+    try:
+        await sql(migrated_db, f'GRANT SELECT, INSERT, UPDATE, DELETE ON resources TO "{role}"')
+        await sql(migrated_db, f'GRANT SELECT ON kuma_schema_migrations TO "{role}"')
+        from urllib.parse import urlsplit
+
+        host = urlsplit(migrated_db)
+        dsn = f"postgresql://{role}@{host.hostname}:{host.port or 5432}{host.path}"
+        async with PostgresStore.open(dsn) as store, store.subscribe() as sub:
+            await store.create(mesh("m"))
+            await store.create(dataplane("dp", "m"), owner=mesh_key("m"))
+            res = await store.get(r.DATAPLANE, "dp", "m")
+            await store.update(res)
+            await store.delete(r.MESH, "m")
+            got = await next_events(sub, 5)
+            assert got[:3] == [
+                ChangeEvent(ChangeOp.CREATE, "Mesh", "", "m"),
+                ChangeEvent(ChangeOp.CREATE, "Dataplane", "m", "dp"),
+                ChangeEvent(ChangeOp.UPDATE, "Dataplane", "m", "dp"),
+            ]
+            assert (await store.list(r.DATAPLANE)).total == 0
+    finally:
+        await sql(migrated_db, f'DROP OWNED BY "{role}"')
+        await sql(postgres_server, f'DROP ROLE IF EXISTS "{role}"')
