@@ -29,7 +29,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kuma.api.cors import CorsMiddleware, compile_allowed_domains
-from kuma.api.errors import JSON, text_response
+from kuma.api.errors import JsonResponse, text_response
 from kuma.api.overviews import overview_routes, zone_status_routes
 from kuma.api.render import RenderCache, dumps
 from kuma.api.resources import ApiContext, RouteSpec, resource_routes
@@ -137,13 +137,13 @@ def _index_routes(settings: ApiSettings) -> list[RouteSpec]:
     index = dumps({"hostname": settings.hostname, "tagline": TAGLINE, "version": settings.version})
 
     async def get_index(request: Request) -> Response:
-        return Response(index, media_type=JSON)
+        return JsonResponse(index)
 
     async def get_config(request: Request) -> Response:
-        return Response(dumps(settings.config_json()), media_type=JSON)
+        return JsonResponse(dumps(settings.config_json()))
 
     async def get_catalog(request: Request) -> Response:
-        return Response(dumps(settings.catalog), media_type=JSON)
+        return JsonResponse(dumps(settings.catalog))
 
     return [
         RouteSpec("/", {"GET": get_index}),
@@ -153,13 +153,15 @@ def _index_routes(settings: ApiSettings) -> list[RouteSpec]:
 
 
 def api_route_specs(ctx: ApiContext, settings: ApiSettings) -> list[RouteSpec]:
-    specs = _index_routes(settings)
+    # resource routes first: Starlette tries routes in order, and these are the busy ones
+    specs: list[RouteSpec] = []
     for rtype in registry.all_types():
         if rtype.rest_path is None or rtype.admin_only:
             continue
         specs += resource_routes(ctx, rtype, read_only_message=read_only_message(settings, rtype))
     specs += overview_routes(ctx)
     specs += zone_status_routes(ctx)
+    specs += _index_routes(settings)
     return specs
 
 

@@ -19,7 +19,7 @@ from collections.abc import Hashable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kuma.api.errors import JSON, error_response
+from kuma.api.errors import JsonResponse, error_response
 from kuma.api.paging import next_link, parse_page, parse_query
 from kuma.api.render import RenderCache, dumps, list_body
 from kuma.api.resources import ApiContext, RouteSpec
@@ -80,7 +80,7 @@ class _Overviews:
         except Exception as e:
             return error_response(e, TITLE_DP_OVERVIEW)
         text = _dp_text(self.ctx.cache, overview, single=True)
-        return Response((text + "\n").encode("utf-8"), media_type=JSON)
+        return JsonResponse((text + "\n").encode("utf-8"))
 
     async def dataplanes_in_mesh(self, request: Request) -> Response:
         return await self._dataplanes(request, request.path_params["mesh"])
@@ -121,7 +121,7 @@ class _Overviews:
             )
         cache = self.ctx.cache
         fragments = [_dp_text(cache, o, single=False) for o in items]
-        return Response(list_body(total, fragments, next_url), media_type=JSON)
+        return JsonResponse(list_body(total, fragments, next_url))
 
     async def zone(self, request: Request) -> Response:
         try:
@@ -129,7 +129,7 @@ class _Overviews:
         except Exception as e:
             return error_response(e, TITLE_ZONE_OVERVIEW)
         text = _zone_text(self.ctx.cache, overview, single=True)
-        return Response((text + "\n").encode("utf-8"), media_type=JSON)
+        return JsonResponse((text + "\n").encode("utf-8"))
 
     async def zones(self, request: Request) -> Response:
         query = parse_query(request.scope["query_string"])
@@ -141,7 +141,7 @@ class _Overviews:
         cache = self.ctx.cache
         fragments = [_zone_text(cache, o, single=False) for o in result.items]
         next_url = next_link(self.ctx.public_url, request.scope["path"], query, result.next_offset)
-        return Response(list_body(result.total, fragments, next_url), media_type=JSON)
+        return JsonResponse(list_body(result.total, fragments, next_url))
 
     async def zone_status(self, request: Request) -> Response:
         """`[{"name", "url", "active"}]` for every zone (Kuma's `/status/zones`)."""
@@ -150,7 +150,7 @@ class _Overviews:
         except Exception as e:
             return error_response(e, TITLE_ZONE_OVERVIEW)
         body = [{"name": o.name, "url": o.address(), "active": o.is_online()} for o in result.items]
-        return Response(dumps(body), media_type=JSON)
+        return JsonResponse(dumps(body))
 
 
 def overview_routes(ctx: ApiContext) -> list[RouteSpec]:

@@ -20,9 +20,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from kuma.api.body import ClientDisconnect, read_json_body
-from kuma.api.errors import JSON, error_response, text_response
+from kuma.api.errors import JsonResponse, error_response, text_response
 from kuma.api.paging import next_link, parse_page, parse_query
 from kuma.api.render import RenderCache, list_body
 from kuma.errors import ResourceNotFoundError, ValidationError, Violation
@@ -73,6 +74,25 @@ class ApiContext:
     cache: RenderCache = field(default_factory=RenderCache)
 
 
+class _Methods:
+    """The ASGI app of one path: picks the endpoint by method (HEAD is served as GET).
+
+    A plain ASGI callable, so Starlette's router matches the path and the method but adds no
+    per-request wrapper of its own; endpoints handle their errors themselves.
+    """
+
+    __slots__ = ("endpoints",)
+
+    def __init__(self, endpoints: dict[str, Endpoint]) -> None:
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        endpoint = self.endpoints["GET" if method == "HEAD" else method]
+        response = await endpoint(Request(scope, receive))
+        await response(scope, receive, send)
+
+
 @dataclass(frozen=True, slots=True)
 class RouteSpec:
     """One path with its endpoints by method, in registration order (CORS lists them so)."""
@@ -81,15 +101,7 @@ class RouteSpec:
     methods: dict[str, Endpoint]
 
     def route(self) -> Route:
-        methods = self.methods
-        if len(methods) == 1:
-            (endpoint,) = methods.values()
-            return Route(self.path, endpoint, methods=list(methods))
-
-        async def dispatch(request: Request) -> Response:
-            return await methods[request.method if request.method != "HEAD" else "GET"](request)
-
-        return Route(self.path, dispatch, methods=list(methods))
+        return Route(self.path, _Methods(self.methods), methods=list(self.methods))
 
 
 def _empty(status: int) -> Response:
@@ -137,7 +149,7 @@ class ResourceEndpoints:
         except Exception as e:
             return error_response(e, TITLE_GET)
         text = self.ctx.cache.resource(resource)
-        return Response((text + "\n").encode("utf-8"), media_type=JSON)
+        return JsonResponse((text + "\n").encode("utf-8"))
 
     # -- GET list -------------------------------------------------------------------------------
 
@@ -165,7 +177,7 @@ class ResourceEndpoints:
             if self.admin
             else next_link(self.ctx.public_url, request.scope["path"], query, result.next_offset)
         )
-        return Response(list_body(result.total, fragments, next_url), media_type=JSON)
+        return JsonResponse(list_body(result.total, fragments, next_url))
 
     # -- PUT ------------------------------------------------------------------------------------
 
