@@ -427,7 +427,7 @@ class _StreamRunner:
                     version=action.version,
                     nonce=action.nonce,
                     code=action.code,
-                    error=action.message,
+                    error=action.message.strip(),
                     stale=action.stale,
                 )
         elif isinstance(action, ScheduleRetry):
