@@ -42,7 +42,6 @@ TITLE_DP_OVERVIEW = "Could not retrieve a dataplane overview"
 TITLE_DP_OVERVIEWS = "Could not retrieve dataplane overviews"
 TITLE_ZONE_OVERVIEW = "Could not retrieve a zone overview"
 TITLE_ZONE_OVERVIEWS = "Could not retrieve zone overviews"
-_FILTERS = ("tag", "gateway", "ingress")
 
 
 def _dp_text(cache: RenderCache, overview: DataplaneOverview, *, single: bool) -> str:
@@ -92,7 +91,11 @@ class _Overviews:
         query = parse_query(request.scope["query_string"])
         try:
             page = parse_page(query)
-            filtering = any(query.first(k) != "" for k in _FILTERS)
+            filtering = (
+                any(v != "" for v in query.all("tag"))
+                or query.first("gateway") != ""
+                or query.first("ingress") != ""
+            )
             if filtering and page.requested:
                 raise PaginationWithFilterError()
             if filtering:

@@ -56,7 +56,7 @@ _EMPTY = Query([])
 def parse_query(query_string: bytes) -> Query:
     if not query_string:
         return _EMPTY
-    return Query(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+    return Query(parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,8 @@ async def test_list(mesh1: ResourceManager, client: httpx.AsyncClient) -> None:
         ("?ingress=true", ["dp-3"]),
         ("?gateway=false", ["dp-1", "dp-2", "dp-3", "dp-4"]),
         ("?gateway=true&tag=service:backend", []),
+        ("?tag=&tag=service:gateway", ["dp-1"]),
+        ("?tag=version:%C3%BC", []),
     ],
 )
 async def test_filters(
