@@ -1,0 +1,153 @@
+"""The `kuma-dp` executable: Kuma 0.7.3's cobra command tree, on click.
+
+    kuma-dp [--log-level off|info|debug] run --name NAME [--mesh MESH] [--cp-address URL] ...
+    kuma-dp version [-a]
+
+Every `run` flag has a `KUMA_*` environment variable (see kuma/dp/config.py and
+docs/kuma-dp.md); a flag beats its variable. `--log-level` is accepted before or after the
+subcommand. `run` exits with Envoy's exit status; when Envoy cannot be started it prints
+`Error: <message>` on stderr and exits with status 1, as do usage errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+import structlog
+
+from kuma.cli_util import run_async
+from kuma.dp.config import SETTINGS, ConfigError, default_text, load_config
+from kuma.dp.errors import DataplaneError
+from kuma.logging import configure_logging
+from kuma.version import BUILD_DATE, GIT_COMMIT, GIT_TAG, __version__
+
+__all__ = ["LOG_LEVELS", "PRODUCT", "cli", "main"]
+
+PRODUCT = "Kuma"
+LOG_LEVELS = ("off", "info", "debug")
+
+log = structlog.get_logger("kuma-dp")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _log_level_option(default: str | None) -> Callable[[F], F]:
+    return click.option(
+        "--log-level",
+        "log_level",
+        default=default,
+        metavar="string",
+        help=f"log level: one of {'|'.join(LOG_LEVELS)}"
+        + (f' (default "{default}")' if default else ""),
+    )
+
+
+def _log_level(ctx: click.Context, level: str | None) -> str:
+    """The subcommand's --log-level wins over the root's (cobra's persistent flag)."""
+    chosen = level or ctx.find_root().params.get("log_level") or "info"
+    if chosen not in LOG_LEVELS:
+        raise click.ClickException(
+            f'unknown log level "{chosen}": use one of {", ".join(LOG_LEVELS)}'
+        )
+    configure_logging(chosen, "console")
+    return str(chosen)
+
+
+def _setting_options(fn: F) -> F:
+    for setting in reversed([s for s in SETTINGS if s.flag]):
+        assert setting.flag is not None
+        default = default_text(setting)
+        fn = click.option(
+            setting.flag,
+            setting.field,
+            default=None,
+            metavar="string",
+            help=setting.help
+            + (f' (default "{default}")' if default else "")
+            + f" [env: {setting.env}]",
+        )(fn)
+    return fn
+
+
+def _dataplane_error(exc: BaseException) -> DataplaneError | None:
+    """The DataplaneError behind `exc`, looking inside task-group exception groups."""
+    if isinstance(exc, DataplaneError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _dataplane_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+@click.group(
+    name="kuma-dp",
+    help="Dataplane manager for Envoy-based Service Mesh.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@_log_level_option("info")
+def cli(log_level: str) -> None:
+    pass
+
+
+@cli.command(
+    help="Launch Dataplane (Envoy).\n\nFetches the Envoy bootstrap for the Dataplane --name in "
+    "--mesh from the Control Plane at --cp-address, then runs Envoy until it exits (SIGINT and "
+    "SIGTERM are passed on to Envoy). Exits with Envoy's exit status."
+)
+@_setting_options
+@_log_level_option(None)
+@click.pass_context
+def run(ctx: click.Context, /, log_level: str | None, **flags: str | None) -> int:
+    level = _log_level(ctx, log_level)
+    try:
+        cfg = load_config(flags)
+    except ConfigError as e:
+        log.error("unable to load configuration", error=str(e))
+        raise click.ClickException(str(e)) from None
+    from kuma.dp.run import run_dataplane
+
+    try:
+        return run_async(run_dataplane, cfg, log_level=level)
+    except (DataplaneError, BaseExceptionGroup) as e:
+        error = _dataplane_error(e)
+        if error is None:
+            raise
+        log.error("error while running Kuma DP", error=str(error))
+        raise click.ClickException(str(error)) from None
+
+
+@cli.command(help="Print version.")
+@click.option("-a", "--detailed", is_flag=True, help="Print detailed version")
+@_log_level_option(None)
+@click.pass_context
+def version(ctx: click.Context, detailed: bool, log_level: str | None) -> None:
+    _log_level(ctx, log_level)
+    if detailed:
+        for label, value in (
+            ("Product:   ", PRODUCT),
+            ("Version:   ", __version__),
+            ("Git Tag:   ", GIT_TAG),
+            ("Git Commit:", GIT_COMMIT),
+            ("Build Date:", BUILD_DATE),
+        ):
+            click.echo(f"{label} {value}", err=True)
+    else:
+        click.echo(f"{PRODUCT}: {__version__}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point (`kuma-dp`)."""
+    try:
+        result = cli.main(prog_name="kuma-dp", standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(1)
+    except (click.Abort, KeyboardInterrupt):  # Ctrl-C before `run` handles signals itself
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
