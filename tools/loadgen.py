@@ -60,8 +60,14 @@ async def run(url: str, concurrency: int, seconds: float, spread: int) -> dict[s
                 path = path_template.replace("{i}", str(counter % spread))
                 request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
                 start = time.perf_counter()
-                writer.write(request)
-                status = await _read_response(reader)
+                try:
+                    writer.write(request)
+                    status = await _read_response(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    errors += 1  # the server closed the connection: count it and reconnect
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                    continue
                 latencies.append(time.perf_counter() - start)
                 if status != 200:
                     errors += 1

@@ -136,7 +136,7 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
     )
     return {
         "api": build_api_app(manager, api_settings),
-        "admin": build_admin_app(manager, AdminSettings()),
+        "admin": build_admin_app(manager, AdminSettings(read_only=cfg.api_server.read_only)),
     }
 
 
@@ -147,6 +147,9 @@ async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event) -> None:
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = GRACEFUL_TIMEOUT
     hc.include_server_header = False
+    # hypercorn closes a keep-alive connection after 1,000 requests by default; Go never does,
+    # and clients (kumactl loops, dashboards, load tests) should not see spurious closes.
+    hc.keep_alive_max_requests = 2**31
     await serve(app, hc, shutdown_trigger=stop.wait)
     log.debug("server stopped", server=listener.name)
 
