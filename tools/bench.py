@@ -1,0 +1,296 @@
+"""`make bench`: kuma-py's speed report.
+
+Each section starts what it measures as real processes on loopback (kuma-cp with the memory or
+PostgreSQL store, a load generator in its own process), prints figures and their ratio to the
+target, and cleans up. Figures on a shared 2-core machine are noisy: compare ratios, not digits.
+
+    python -m tools.bench [--only rest,postgres] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass
+class Row:
+    section: str
+    metric: str
+    value: float
+    unit: str
+    target: float | None = None
+    higher_is_better: bool = True
+    note: str = ""
+
+    def ratio(self) -> str:
+        if self.target is None or self.value == 0:
+            return ""
+        r = self.value / self.target if self.higher_is_better else self.target / self.value
+        return f"{r:.2f}x {'OK' if r >= 1 else 'BELOW TARGET'}"
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, *args: Any, **kwargs: Any) -> None:
+        row = Row(*args, **kwargs)
+        self.rows.append(row)
+        target = ""
+        if row.target is not None:
+            op = ">=" if row.higher_is_better else "<="
+            target = f"(target {op} {row.target:g} {row.unit})"
+        print(
+            f"  {row.metric:<48} {row.value:>12,.2f} {row.unit:<8} {target:<28} {row.ratio()}",
+            flush=True,
+        )
+
+    def summary(self) -> None:
+        print("\nsummary (ratio = how far past the target; >= 1.00x meets it)")
+        for row in self.rows:
+            if row.target is not None:
+                print(f"  {row.section:<10} {row.metric:<48} {row.ratio()}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def kuma_cp(env_extra: dict[str, str]) -> Iterator[str]:
+    """A `kuma-cp run` subprocess on free loopback ports; yields the API URL."""
+    api, diag, admin = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "KUMA_API_SERVER_PORT": str(api),
+        "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(diag),
+        "KUMA_ADMIN_SERVER_LOCAL_PORT": str(admin),
+        **env_extra,
+    }
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kuma.cp", "--log-level", "off", "run"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{diag}/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"kuma-cp did not start:\n{log.read().decode()[-3000:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{api}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def put_dataplanes(api: str, n: int, services: int = 100) -> None:
+    async def go() -> None:
+        async with httpx.AsyncClient(base_url=api, timeout=30) as client:
+            sem = asyncio.Semaphore(16)
+
+            async def one(i: int) -> None:
+                body = {
+                    "type": "Dataplane",
+                    "mesh": "default",
+                    "name": f"dp-{i}",
+                    "networking": {
+                        "address": f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}",
+                        "inbound": [
+                            {
+                                "port": 8080,
+                                "servicePort": 80,
+                                "tags": {
+                                    "kuma.io/service": f"svc-{i % services}",
+                                    "kuma.io/protocol": "http",
+                                    "version": "v1",
+                                },
+                            }
+                        ],
+                        "outbound": [
+                            {
+                                "port": 10000 + k,
+                                "tags": {"kuma.io/service": f"svc-{(i + k) % services}"},
+                            }
+                            for k in range(1, 4)
+                        ],
+                    },
+                }
+                async with sem:
+                    r = await client.put(f"/meshes/default/dataplanes/dp-{i}", json=body)
+                    r.raise_for_status()
+
+            await asyncio.gather(*(one(i) for i in range(n)))
+
+    asyncio.run(go())
+
+
+def loadgen(url: str, concurrency: int, seconds: float, spread: int) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.loadgen",
+            "--url",
+            url,
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+            "--spread",
+            str(spread),
+        ],
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+        timeout=seconds + 60,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def list_latency(api: str, path: str, repeats: int) -> tuple[float, float]:
+    samples = []
+    with httpx.Client(base_url=api, timeout=30) as client:
+        client.get(path).raise_for_status()  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            r = client.get(path)
+            samples.append((time.perf_counter() - start) * 1000)
+            r.raise_for_status()
+            assert len(r.json()["items"]) > 0
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def rest_section(report: Report, name: str, env: dict[str, str], seconds: float) -> None:
+    print(f"\n[{name}] kuma-cp REST API ({env.get('KUMA_STORE_TYPE', 'memory')} store)")
+    with kuma_cp(env) as api:
+        start = time.perf_counter()
+        put_dataplanes(api, 1000)
+        report.add(name, "PUT 1,000 dataplanes (concurrency 16)", time.perf_counter() - start, "s")
+        result = loadgen(f"{api}/meshes/default/dataplanes/dp-{{i}}", 16, seconds, 1000)
+        if result["errors"]:
+            print(f"  !! {result['errors']} non-200 responses")
+        target = 2000.0 if name == "memory" else None
+        report.add(name, "GET one dataplane, concurrency 16", result["req_per_s"], "req/s", target)
+        report.add(name, "  latency p99 at concurrency 16", result["p99_ms"], "ms")
+        p50, p99 = list_latency(api, "/meshes/default/dataplanes?size=1000", 50)
+        report.add(name, "list 1,000 dataplanes p50", p50, "ms")
+        report.add(name, "list 1,000 dataplanes p99", p99, "ms", 100.0, higher_is_better=False)
+
+
+@contextmanager
+def postgres_database() -> Iterator[dict[str, str]]:
+    import asyncpg
+
+    admin_dsn = os.environ.get("KUMA_TEST_POSTGRES_DSN", DEFAULT_PG)
+    name = f"kuma_bench_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(admin_dsn)
+    try:
+        yield {
+            "dsn": parts._replace(path="/" + name).geturl(),
+            "KUMA_STORE_TYPE": "postgres",
+            "KUMA_STORE_POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "KUMA_STORE_POSTGRES_PORT": str(parts.port or 5432),
+            "KUMA_STORE_POSTGRES_USER": parts.username or "postgres",
+            "KUMA_STORE_POSTGRES_PASSWORD": parts.password or "",
+            "KUMA_STORE_POSTGRES_DB_NAME": name,
+        }
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def postgres_section(report: Report, seconds: float) -> None:
+    from tools.bench_postgres import bench_list, bench_optimistic_updates
+
+    with postgres_database() as db:
+        db.pop("dsn")
+        subprocess.run(
+            [sys.executable, "-m", "kuma.cp", "migrate", "up"],
+            env={**os.environ, **db},
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        rest_section(report, "postgres", db, seconds)
+    admin_dsn = os.environ.get("KUMA_TEST_POSTGRES_DSN", DEFAULT_PG)
+    print("\n[postgres] store layer (no HTTP)")
+    listing = asyncio.run(bench_list(admin_dsn, n=1000, repeats=50))
+    report.add("postgres", "store.list 1,000 dataplanes p99", listing["p99_ms"], "ms")
+    result = asyncio.run(bench_optimistic_updates(admin_dsn, seconds=seconds, concurrency=16))
+    report.add(
+        "postgres",
+        "optimistic updates/s (get+update, concurrency 16)",
+        float(result["updates_per_s"]),
+        "upd/s",
+        3000.0,
+    )
+    report.add("postgres", "  conflicts during that run", float(result["conflicts"]), "")
+
+
+SECTIONS: dict[str, Callable[[Report, float], None]] = {
+    "rest": lambda report, seconds: rest_section(report, "memory", {}, seconds),
+    "postgres": postgres_section,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each load run")
+    args = parser.parse_args()
+    print(f"kuma-py bench  ({os.cpu_count()} CPUs, Python {sys.version.split()[0]})")
+    report = Report()
+    for name in args.only.split(","):
+        SECTIONS[name.strip()](report, args.seconds)
+    report.summary()
+
+
+if __name__ == "__main__":
+    main()
