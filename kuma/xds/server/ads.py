@@ -26,6 +26,7 @@ import asyncio
 import inspect
 import itertools
 import ssl as _ssl
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -291,6 +292,48 @@ class AdsServer:
             raise GRPCError(Status.INTERNAL, "authentication could not be completed") from None
 
 
+class _Inbox:
+    """What the stream's loop has to handle, in arrival order: requests, snapshot ticks, the end.
+
+    A deque and an event rather than a memory object stream: this is on the path of every
+    request and push of every stream, and needs no more. Requests are bounded (`limit`) so a
+    client that floods the stream is slowed down instead of buffered without end.
+    """
+
+    __slots__ = ("_items", "_limit", "_readable", "_writable")
+
+    def __init__(self, limit: int = 16) -> None:
+        self._items: deque[_Item] = deque()
+        self._limit = limit
+        self._readable = anyio.Event()
+        self._writable = anyio.Event()
+
+    def put_nowait(self, item: _Item) -> None:
+        self._items.append(item)
+        self._readable.set()
+
+    async def put(self, item: _Item) -> None:
+        while len(self._items) >= self._limit:
+            self._writable = anyio.Event()
+            await self._writable.wait()
+        self.put_nowait(item)
+
+    async def get(self, deadline: float | None) -> _Item | None:
+        """The next item, or None once `deadline` (loop time) has passed."""
+        while not self._items:
+            self._readable = anyio.Event()
+            if deadline is None:
+                await self._readable.wait()
+            else:
+                with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+                    await self._readable.wait()
+                if not self._items:
+                    return None
+        item = self._items.popleft()
+        self._writable.set()
+        return item
+
+
 class _StreamRunner:
     """Carries one stream's events into its state machine and its actions out."""
 
@@ -303,65 +346,57 @@ class _StreamRunner:
         self._watch = watch
         self._log = slog
         self._metrics = server._metrics
+        self._inbox = _Inbox()
         self._snapshot_queued = False
         self._error: GRPCError | None = None
 
     async def serve(self, first: Any) -> None:
-        send, receive = anyio.create_memory_object_stream[_Item](16)
-        async with anyio.create_task_group() as tg, send, receive:
-            tg.start_soon(self._read_requests, first, send.clone())
-            tg.start_soon(self._watch_snapshots, send.clone())
-            await self._process(receive)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._read_requests, first)
+            tg.start_soon(self._watch_snapshots)
+            await self._process()
             tg.cancel_scope.cancel()
         if self._error is not None:
             raise self._error
 
     # -- producers ------------------------------------------------------------------------------
 
-    async def _read_requests(self, first: Any, out: anyio.abc.ObjectSendStream[_Item]) -> None:
-        async with out:
-            node_id = first.node.id
-            await out.send(first)
-            while True:
-                try:
-                    request = await self._stream.recv_message()
-                except (StreamTerminatedError, ProtocolError, ConnectionError) as e:
-                    self._log.debug("ADS stream broken", error=str(e))
-                    request = None
-                if request is None:
-                    await out.send(_END)
-                    return
-                if request.HasField("node") and request.node.id and request.node.id != node_id:
-                    self._error = GRPCError(
-                        Status.INVALID_ARGUMENT,
-                        f"stream was opened for node {node_id!r}; node id cannot change to "
-                        f"{request.node.id!r} within a stream",
-                    )
-                    await out.send(_END)
-                    return
-                await out.send(request)
+    async def _read_requests(self, first: Any) -> None:
+        node_id = first.node.id
+        await self._inbox.put(first)
+        while True:
+            try:
+                request = await self._stream.recv_message()
+            except (StreamTerminatedError, ProtocolError, ConnectionError) as e:
+                self._log.debug("ADS stream broken", error=str(e))
+                request = None
+            if request is None:
+                self._inbox.put_nowait(_END)
+                return
+            if request.HasField("node") and request.node.id and request.node.id != node_id:
+                self._error = GRPCError(
+                    Status.INVALID_ARGUMENT,
+                    f"stream was opened for node {node_id!r}; node id cannot change to "
+                    f"{request.node.id!r} within a stream",
+                )
+                self._inbox.put_nowait(_END)
+                return
+            await self._inbox.put(request)
 
-    async def _watch_snapshots(self, out: anyio.abc.ObjectSendStream[_Item]) -> None:
-        async with out:
-            generation = 0
-            while True:
-                generation = await self._watch.wait_changed(generation)
-                if not self._snapshot_queued:  # coalesce: the latest snapshot is read later
-                    self._snapshot_queued = True
-                    await out.send(_SNAPSHOT)
+    async def _watch_snapshots(self) -> None:
+        generation = 0
+        while True:
+            generation = await self._watch.wait_changed(generation)
+            if not self._snapshot_queued:  # coalesce: the latest snapshot is read when handled
+                self._snapshot_queued = True
+                self._inbox.put_nowait(_SNAPSHOT)
 
     # -- the loop -------------------------------------------------------------------------------
 
-    async def _process(self, items: anyio.abc.ObjectReceiveStream[_Item]) -> None:
+    async def _process(self) -> None:
         state = self._ads.state
         while True:
-            deadline = state.next_timer
-            item: _Item | None = None
-            if deadline is None:
-                item = await items.receive()
-            else:
-                with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
-                    item = await items.receive()
+            item = await self._inbox.get(state.next_timer)
             now = anyio.current_time()
             event: Event
             if item is None:
@@ -375,7 +410,6 @@ class _StreamRunner:
                     continue
                 event = SnapshotChanged(snapshot, now)
             else:
-                assert isinstance(item, DiscoveryRequest)
                 event = _request_event(item, now)
             for action in state.handle(event):
                 await self._apply(action)
