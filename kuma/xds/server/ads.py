@@ -38,6 +38,7 @@ from google.protobuf import json_format
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.server import Server
+from h2.exceptions import ProtocolError as H2ProtocolError
 
 from kuma.xds.core import DataplaneMetadata, ProxyId, ProxyWatch, SnapshotSource, short_type
 from kuma.xds.insights import InsightSink, StreamStatus
@@ -411,8 +412,12 @@ class _StreamRunner:
                 event = SnapshotChanged(snapshot, now)
             else:
                 event = _request_event(item, now)
-            for action in state.handle(event):
-                await self._apply(action)
+            try:
+                for action in state.handle(event):
+                    await self._apply(action)
+            except (StreamTerminatedError, ProtocolError, ConnectionError, H2ProtocolError) as e:
+                self._log.debug("ADS stream broken while sending", error=str(e))
+                return
 
     async def _apply(self, action: Action) -> None:
         ads, metrics = self._ads, self._metrics

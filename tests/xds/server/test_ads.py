@@ -377,3 +377,24 @@ async def test_stopping_the_server_ends_open_streams(env: Env) -> None:
     assert metrics.streams_active._value.get() == 0
     assert server.streams == []
     assert manager is env.manager
+
+
+async def test_client_vanishing_mid_stream_is_cleaned_up_quietly(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    env.source.set(WEB, BASE)
+    client = AdsClient(env.port)
+    await client.__aenter__()
+    await client.send(node_request(CLUSTER))
+    await client.send(node_request(LISTENER))
+    await client.recv()
+    assert client.channel is not None
+    client.channel.close()  # the TCP connection goes away without ending the stream
+    for i in range(20):  # keep pushing while the server notices
+        env.source.set(WEB, Snapshot.build([listener("l", 10000 + i), cluster(f"c{i}")]))
+        await anyio.sleep(0.01)
+    await eventually(lambda: _true(env.server.streams == []))
+    await eventually(lambda: _true(env.metrics.streams_active._value.get() == 0))
+    assert env.source.open[WEB] == 0
+    errors = [rec for rec in caplog.records if rec.levelno >= 40]
+    assert errors == [], [rec.getMessage() for rec in errors]
