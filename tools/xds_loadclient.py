@@ -134,7 +134,7 @@ class Client:
     def __init__(self, name: str, node_id: str, run: Runner, metadata: dict[str, str]) -> None:
         self.name = name
         self.node_id = node_id
-        self.run_ = run
+        self.runner = run
         self.metadata = metadata
         self.versions: dict[str, str] = {}
         self.nonces: dict[str, str] = {}
@@ -235,9 +235,9 @@ class Client:
         self.acked.add(type_url)
         if not self.ready and self._has_first_config():
             self.ready = True
-            self.run_.client_ready(self)
+            self.runner.client_ready(self)
         if changed:
-            self.run_.endpoints_changed(self, changed)
+            self.runner.endpoints_changed(self, changed)
 
     def _has_first_config(self) -> bool:
         if CLUSTER not in self.acked or LISTENER not in self.acked:
