@@ -1,0 +1,120 @@
+"""Generators: a resolved Proxy + its MeshContext -> the Envoy resources of that proxy.
+
+    shared = SharedResources(mesh)          # one per mesh, kept by the caller
+    proxy = build_proxy(ctx, dataplane, metadata)
+    resources = generate(ctx, proxy, shared)
+
+`generate` runs a profile: an ordered list of generators whose outputs are merged into one
+ResourceSet (a later generator may replace an earlier one's resource of the same type and
+name). Kuma's `default-proxy` profile runs, in order: prometheus endpoint, transparent proxy,
+inbound, outbound, direct access, tracing. kuma-py implements transparent proxy, inbound and
+outbound so far; the others slot in at their place in `DEFAULT_PROXY_PROFILE` (and
+ProxyTemplate's `imports` pick profiles from `PROFILES` by name).
+
+`SnapshotGenerator` is the reconciler-facing entry point: (ctx, dataplane, metadata) ->
+Snapshot, keeping one SharedResources per mesh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kuma.model.resource import Resource
+from kuma.xds.core import DataplaneMetadata, MeshContext, ResourceSet, Snapshot
+from kuma.xds.generators.base import (
+    ORIGIN_DIRECT_ACCESS,
+    ORIGIN_INBOUND,
+    ORIGIN_OUTBOUND,
+    ORIGIN_PROMETHEUS,
+    ORIGIN_PROXY_TEMPLATE_RAW,
+    ORIGIN_TRANSPARENT,
+    GenerationError,
+    ResourceGenerator,
+)
+from kuma.xds.generators.inbound import generate_inbound
+from kuma.xds.generators.outbound import generate_outbound
+from kuma.xds.generators.shared import SharedResources
+from kuma.xds.generators.transparent import generate_transparent_proxy
+from kuma.xds.topology import Proxy, build_proxy
+
+__all__ = [
+    "DEFAULT_PROXY_PROFILE",
+    "GENERATORS",
+    "ORIGIN_DIRECT_ACCESS",
+    "ORIGIN_INBOUND",
+    "ORIGIN_OUTBOUND",
+    "ORIGIN_PROMETHEUS",
+    "ORIGIN_PROXY_TEMPLATE_RAW",
+    "ORIGIN_TRANSPARENT",
+    "PROFILES",
+    "GenerationError",
+    "ResourceGenerator",
+    "SharedResources",
+    "SnapshotGenerator",
+    "generate",
+]
+
+DEFAULT_PROXY_PROFILE: tuple[ResourceGenerator, ...] = (
+    # prometheus endpoint (next issue): listener kuma:metrics:prometheus + cluster kuma:envoy:admin
+    generate_transparent_proxy,
+    generate_inbound,
+    generate_outbound,
+    # direct access (next issue), tracing (next issue)
+)
+"""Kuma's `default-proxy` profile, in Kuma's order."""
+
+PROFILES: dict[str, tuple[ResourceGenerator, ...]] = {"default-proxy": DEFAULT_PROXY_PROFILE}
+"""Profiles a ProxyTemplate may import, by name."""
+
+GENERATORS: dict[str, ResourceGenerator] = {
+    ORIGIN_TRANSPARENT: generate_transparent_proxy,
+    ORIGIN_INBOUND: generate_inbound,
+    ORIGIN_OUTBOUND: generate_outbound,
+}
+"""Each generator by the origin it tags its resources with."""
+
+
+def generate(
+    ctx: MeshContext,
+    proxy: Proxy,
+    shared: SharedResources | None = None,
+    profile: Sequence[ResourceGenerator] = DEFAULT_PROXY_PROFILE,
+) -> ResourceSet:
+    """Every Envoy resource of `proxy`. Without `shared`, nothing is shared with other calls."""
+    if shared is None:
+        shared = SharedResources(ctx.name)
+    resources = ResourceSet()
+    for generator in profile:
+        resources.extend(generator(ctx, proxy, shared))
+    return resources
+
+
+class SnapshotGenerator:
+    """`(ctx, dataplane, metadata) -> Snapshot`, the reconciler's `Generate` callable.
+
+    Owns one SharedResources per mesh (created on first use). Call `forget(mesh)` when a mesh
+    is deleted; `prune(ctx)` now and then drops load assignments of services that are gone.
+    """
+
+    def __init__(self) -> None:
+        self._shared: dict[str, SharedResources] = {}
+
+    def shared(self, mesh: str) -> SharedResources:
+        shared = self._shared.get(mesh)
+        if shared is None:
+            shared = self._shared[mesh] = SharedResources(mesh)
+        return shared
+
+    def __call__(
+        self, ctx: MeshContext, dataplane: Resource, metadata: DataplaneMetadata
+    ) -> Snapshot:
+        proxy = build_proxy(ctx, dataplane, metadata)
+        return Snapshot.build(generate(ctx, proxy, self.shared(ctx.name)))
+
+    def forget(self, mesh: str) -> None:
+        self._shared.pop(mesh, None)
+
+    def prune(self, ctx: MeshContext) -> None:
+        shared = self._shared.get(ctx.name)
+        if shared is not None:
+            shared.prune(ctx.endpoints.keys())

@@ -1,0 +1,362 @@
+"""Topology: what one dataplane's Envoy config is made of, before any Envoy message exists.
+
+`build_proxy(ctx, dataplane, metadata)` resolves, for one dataplane of a mesh (Kuma 0.7.3's
+`pkg/xds/topology` + the proxy assembly in `pkg/xds/server/components.go`):
+
+* its inbounds: where each listens and forwards, its service and protocol;
+* for each outbound, the TrafficRoute that applies (the most specific one, see
+  `kuma.model.policy.select_connection_policies`) or Kuma's implicit default route (weight 100
+  to the outbound's own tags), the cluster subsets it sends traffic to (weight > 0), and the
+  protocol inferred from the endpoints (http/http2/grpc only when all of them agree);
+* the destination selectors per service (every route destination of every outbound);
+* the endpoints of each destination service (the MeshContext's shared tuples).
+
+`build_endpoints` / `endpoints_of` compute the MeshContext's endpoint map: every inbound of
+every dataplane that is neither a gateway nor an ingress, per service.
+
+Everything here is pure: same inputs, same Proxy; nothing is cached or mutated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kuma.model.policy import select_connection_policies
+from kuma.model.resource import Resource
+from kuma.model.selectors import (
+    PROTOCOL_TAG,
+    SERVICE_TAG,
+    InboundInterface,
+    dataplane_tags,
+    inbound_interface,
+    outbound_tags,
+    selector_matches,
+)
+from kuma.xds.core import DataplaneMetadata, Endpoint, MeshContext, ProxyId
+from kuma.xds.envoy.common import ClusterSubset
+
+__all__ = [
+    "DEFAULT_OUTBOUND_ADDRESS",
+    "IMPLICIT_ROUTE_NAME",
+    "PROTOCOL_GRPC",
+    "PROTOCOL_HTTP",
+    "PROTOCOL_HTTP2",
+    "PROTOCOL_TCP",
+    "PROTOCOL_UNKNOWN",
+    "VIP_PORT",
+    "Proxy",
+    "ProxyInbound",
+    "ProxyOutbound",
+    "Route",
+    "build_endpoints",
+    "build_proxy",
+    "common_protocol",
+    "endpoints_of",
+    "infer_protocol",
+    "parse_protocol",
+]
+
+PROTOCOL_TCP = "tcp"
+PROTOCOL_HTTP = "http"
+PROTOCOL_HTTP2 = "http2"
+PROTOCOL_GRPC = "grpc"
+PROTOCOL_UNKNOWN = "<unknown>"
+_KNOWN = frozenset((PROTOCOL_TCP, PROTOCOL_HTTP, PROTOCOL_HTTP2, PROTOCOL_GRPC))
+# Each protocol with the protocols it runs over, most specific first.
+_STACKS = {
+    PROTOCOL_GRPC: (PROTOCOL_GRPC, PROTOCOL_HTTP2, PROTOCOL_TCP),
+    PROTOCOL_HTTP2: (PROTOCOL_HTTP2, PROTOCOL_TCP),
+    PROTOCOL_HTTP: (PROTOCOL_HTTP, PROTOCOL_TCP),
+    PROTOCOL_TCP: (PROTOCOL_TCP,),
+}
+
+DEFAULT_OUTBOUND_ADDRESS = "127.0.0.1"
+IMPLICIT_ROUTE_NAME = "(implicit default route)"
+VIP_PORT = 80
+"""Port of the VIP outbounds added to transparent-proxy dataplanes."""
+
+
+def parse_protocol(value: str | None) -> str:
+    """A `kuma.io/protocol` value (any case) as a known protocol, else `<unknown>`."""
+    if not value:
+        return PROTOCOL_UNKNOWN
+    lowered = value.lower()
+    return lowered if lowered in _KNOWN else PROTOCOL_UNKNOWN
+
+
+def common_protocol(one: str, other: str) -> str:
+    """The most specific protocol both run over: grpc+http2 -> http2, http+http2 -> tcp,
+    anything with `<unknown>` -> `<unknown>`."""
+    if one == other:
+        return one
+    one_stack = _STACKS.get(one)
+    other_stack = _STACKS.get(other)
+    if one_stack is None or other_stack is None:
+        return PROTOCOL_UNKNOWN
+    for candidate in one_stack:
+        if candidate in other_stack:
+            return candidate
+    return PROTOCOL_UNKNOWN
+
+
+def infer_protocol(endpoints: Iterable[Endpoint]) -> str:
+    """The common protocol of endpoints' `kuma.io/protocol` tags; `<unknown>` when there are
+    none, or when one endpoint has no (or an unknown) protocol."""
+    result: str | None = None
+    for ep in endpoints:
+        protocol = parse_protocol(ep.tags.get(PROTOCOL_TAG))
+        result = protocol if result is None else common_protocol(result, protocol)
+        if result == PROTOCOL_UNKNOWN:
+            return result
+    return PROTOCOL_UNKNOWN if result is None else result
+
+
+# -- endpoints ----------------------------------------------------------------------------------
+
+
+def endpoints_of(dataplane: Resource) -> list[tuple[str, Endpoint]]:
+    """`(service, endpoint)` for each inbound of a dataplane, in inbound order.
+
+    Gateways and ingresses are never endpoints (a gateway has no inbounds anyway). The
+    endpoint is the inbound's data-plane side (`inbound.address` or `networking.address`,
+    `inbound.port`), tagged with the inbound's tags, weight 1.
+    """
+    networking = dataplane.spec.networking
+    if networking is None or networking.gateway is not None or networking.ingress is not None:
+        return []
+    result = []
+    for inbound in networking.inbound:
+        tags = dict(inbound.tags)
+        result.append(
+            (
+                tags.get(SERVICE_TAG, ""),
+                Endpoint(inbound.address or networking.address, inbound.port, tags, 1),
+            )
+        )
+    return result
+
+
+def build_endpoints(dataplanes: Iterable[Resource]) -> dict[str, tuple[Endpoint, ...]]:
+    """Every endpoint of every service, ordered by dataplane name, then inbound order."""
+    grouped: dict[str, list[Endpoint]] = {}
+    for dp in sorted(dataplanes, key=lambda d: d.meta.name):
+        for service, ep in endpoints_of(dp):
+            grouped.setdefault(service, []).append(ep)
+    return {service: tuple(eps) for service, eps in grouped.items()}
+
+
+# -- proxy --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The traffic route of one outbound: a TrafficRoute, or Kuma's implicit default route."""
+
+    name: str
+    conf: tuple[tuple[int, Mapping[str, str]], ...]
+    """`(weight, destination tags)` pairs, in the route's order."""
+    resource: Resource | None = None
+    """The TrafficRoute; None for the implicit default route."""
+
+    @property
+    def implicit(self) -> bool:
+        return self.resource is None
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyInbound:
+    interface: InboundInterface
+    service: str
+    protocol: str
+    """`http`, `http2`, `grpc`, `tcp` or `<unknown>` (treated as tcp)."""
+    tags: Mapping[str, str]
+    index: int
+    """Position in `networking.inbound` (for error paths)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyOutbound:
+    address: str
+    port: int
+    service: str
+    tags: Mapping[str, str]
+    route: Route
+    subsets: tuple[ClusterSubset, ...]
+    """Route destinations with weight > 0 (Envoy rejects weight 0), in the route's order."""
+    protocol: str
+    """`http`, `http2` or `grpc` when every endpoint of every subset says so; else `tcp`."""
+
+
+@dataclass(slots=True)
+class Proxy:
+    """Everything the generators need about one dataplane, resolved against its mesh."""
+
+    id: ProxyId
+    dataplane: Resource
+    metadata: DataplaneMetadata
+    tags: Mapping[str, list[str]]
+    """The dataplane's tags (inbounds and gateway): `{tag: sorted distinct values}`."""
+    inbounds: tuple[ProxyInbound, ...]
+    outbounds: tuple[ProxyOutbound, ...]
+    destinations: Mapping[str, tuple[Mapping[str, str], ...]]
+    """Service -> distinct destination selectors of all routes (Kuma's OutboundSelectors)."""
+    endpoints: Mapping[str, tuple[Endpoint, ...]]
+    """Service -> every endpoint of that service, for each destination service; the
+    MeshContext's tuples themselves (shared, never copied). Unlike Kuma, not narrowed to the
+    destination selectors: subset load balancing does that in Envoy."""
+    transparent_proxying: Any | None = None
+    """`networking.transparentProxying` (None when absent)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Room for later topology (matched policies) without changing this class."""
+
+    @property
+    def gateway(self) -> bool:
+        networking = self.dataplane.spec.networking
+        return networking is not None and networking.gateway is not None
+
+
+def _implicit_route(tags: Mapping[str, str]) -> Route:
+    return Route(IMPLICIT_ROUTE_NAME, ((100, dict(tags)),))
+
+
+def _route_of(resource: Resource) -> Route:
+    conf = tuple((entry.weight, dict(entry.destination)) for entry in resource.spec.conf)
+    return Route(resource.meta.name, conf, resource)
+
+
+def _vip_outbounds(
+    ctx: MeshContext, dataplane: Resource, vips: Mapping[str, str]
+) -> list[tuple[str, int, dict[str, str]]]:
+    """Kuma's VIP outbounds: `<vip>:80` for every service of every other dataplane that has a
+    VIP, sorted by service."""
+    services = set()
+    for name, dp in ctx.dataplanes.items():
+        if name == dataplane.meta.name:
+            continue
+        networking = dp.spec.networking
+        if networking is None:
+            continue
+        for inbound in networking.inbound:
+            service = inbound.tags.get(SERVICE_TAG)
+            if service is not None and service in vips:
+                services.add(service)
+    return [(vips[s], VIP_PORT, {SERVICE_TAG: s}) for s in sorted(services)]
+
+
+def _matching(
+    endpoints: Sequence[Endpoint], selectors: Sequence[Mapping[str, str]], service: str
+) -> Iterable[Endpoint]:
+    # Most selectors are just {kuma.io/service: <svc>}, which every endpoint of svc matches.
+    if all(len(s) == 1 and s.get(SERVICE_TAG) == service for s in selectors):
+        return endpoints
+    return [ep for ep in endpoints if any(selector_matches(s, ep.tags) for s in selectors)]
+
+
+def build_proxy(
+    ctx: MeshContext,
+    dataplane: Resource,
+    metadata: DataplaneMetadata | None = None,
+    *,
+    vips: Mapping[str, str] | None = None,
+) -> Proxy:
+    """Resolve one dataplane against its mesh (see the module docstring).
+
+    `vips` (service -> virtual IP) adds Kuma's VIP outbounds to a dataplane with transparent
+    proxying; without it (kuma-py has no VIP allocator yet) none are added.
+    """
+    spec = dataplane.spec
+    networking = spec.networking
+    metadata = metadata if metadata is not None else DataplaneMetadata()
+    proxy_id = ProxyId(dataplane.meta.mesh or ctx.name, dataplane.meta.name)
+    if networking is None:
+        return Proxy(proxy_id, dataplane, metadata, {}, (), (), {}, {})
+
+    inbounds = tuple(
+        ProxyInbound(
+            interface=inbound_interface(networking, inbound),
+            service=inbound.tags.get(SERVICE_TAG, ""),
+            protocol=parse_protocol(inbound.tags.get(PROTOCOL_TAG)),
+            tags=inbound.tags,
+            index=i,
+        )
+        for i, inbound in enumerate(networking.inbound)
+    )
+
+    raw_outbounds = [
+        (o.address or DEFAULT_OUTBOUND_ADDRESS, o.port, outbound_tags(o))
+        for o in networking.outbound
+    ]
+    tp = networking.transparent_proxying
+    if tp is not None and vips:
+        raw_outbounds += _vip_outbounds(ctx, dataplane, vips)
+
+    # The most specific TrafficRoute per outbound service.
+    traffic_routes = ctx.policies_of("TrafficRoute")
+    chosen: dict[str, Resource] = {}
+    if traffic_routes and raw_outbounds:
+        services = sorted({tags.get(SERVICE_TAG, "") for _, _, tags in raw_outbounds})
+        chosen = select_connection_policies(spec, services, traffic_routes)
+
+    routes: list[tuple[str, int, dict[str, str], Route]] = []
+    destinations: dict[str, list[Mapping[str, str]]] = {}
+    routes_by_resource: dict[int, Route] = {}
+    for address, port, tags in raw_outbounds:
+        service = tags.get(SERVICE_TAG, "")
+        policy = chosen.get(service)
+        if policy is None:
+            route = _implicit_route(tags)
+        else:
+            route = routes_by_resource.get(id(policy)) or _route_of(policy)
+            routes_by_resource[id(policy)] = route
+        routes.append((address, port, tags, route))
+        for _, destination in route.conf:
+            target = destination.get(SERVICE_TAG)
+            if target is None:
+                continue  # validation requires it; Kuma ignores such destinations too
+            selectors = destinations.setdefault(target, [])
+            if destination not in selectors:
+                selectors.append(destination)
+
+    endpoints = {service: ctx.endpoints.get(service, ()) for service in destinations}
+
+    outbounds = []
+    for address, port, tags, route in routes:
+        subsets = tuple(
+            ClusterSubset(destination[SERVICE_TAG], weight, destination)
+            for weight, destination in route.conf
+            if weight > 0 and SERVICE_TAG in destination
+        )
+        protocol = PROTOCOL_UNKNOWN
+        if subsets:
+            protocol = infer_protocol(
+                ep
+                for subset in subsets
+                for ep in _matching(
+                    endpoints[subset.cluster], destinations[subset.cluster], subset.cluster
+                )
+            )
+        outbounds.append(
+            ProxyOutbound(
+                address=address,
+                port=port,
+                service=tags.get(SERVICE_TAG, ""),
+                tags=tags,
+                route=route,
+                subsets=subsets,
+                protocol=protocol if protocol != PROTOCOL_UNKNOWN else PROTOCOL_TCP,
+            )
+        )
+
+    return Proxy(
+        id=proxy_id,
+        dataplane=dataplane,
+        metadata=metadata,
+        tags=dataplane_tags(spec),
+        inbounds=inbounds,
+        outbounds=tuple(outbounds),
+        destinations={s: tuple(sel) for s, sel in destinations.items()},
+        endpoints=endpoints,
+        transparent_proxying=tp,
+    )
