@@ -11,6 +11,7 @@ subcommand. `run` exits with Envoy's exit status; when Envoy cannot be started i
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,6 +54,8 @@ def _log_level(ctx: click.Context, level: str | None) -> str:
             f'unknown log level "{chosen}": use one of {", ".join(LOG_LEVELS)}'
         )
     configure_logging(chosen, "console")
+    if chosen != "debug":  # one line per request to the control plane is debug detail
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     return str(chosen)
 
 
