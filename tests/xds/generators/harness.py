@@ -85,9 +85,7 @@ def to_plain(resources: ResourceSet) -> dict[str, Any]:
     out = []
     for r in items:
         body = json_format.MessageToDict(r.message, preserving_proto_field_name=False)
-        out.append(
-            {"name": r.name, "origin": r.origin, "resource": {"@type": r.type_url, **body}}
-        )
+        out.append({"name": r.name, "origin": r.origin, "resource": {"@type": r.type_url, **body}})
     # json round trip: plain dicts only (MessageToDict returns OrderedDicts inside Any)
     plain: dict[str, Any] = json.loads(json.dumps({"resources": out}))
     return plain

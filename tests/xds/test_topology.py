@@ -1,0 +1,355 @@
+"""Topology: routes, subsets, destinations, protocol inference and endpoints of a proxy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from kuma.model.resource import Resource
+from kuma.model.rest import resource_from_dict
+from kuma.xds.core import Endpoint, MeshContext, ProxyId
+from kuma.xds.envoy import ClusterSubset
+from kuma.xds.topology import (
+    IMPLICIT_ROUTE_NAME,
+    build_endpoints,
+    build_proxy,
+    common_protocol,
+    endpoints_of,
+    infer_protocol,
+    parse_protocol,
+)
+from tests.xds.generators.harness import mesh_context
+
+
+def dp(name: str, address: str = "10.0.0.1", **networking: Any) -> dict[str, Any]:
+    return {
+        "type": "Dataplane",
+        "mesh": "default",
+        "name": name,
+        "networking": {"address": address, **networking},
+    }
+
+
+def inbound(service: str, port: int = 8080, **tags: str) -> dict[str, Any]:
+    return {"port": port, "tags": {"kuma.io/service": service, **tags}}
+
+
+def route(
+    name: str, source: dict[str, str], dest: str, *conf: tuple[int, dict[str, str]]
+) -> dict[str, Any]:
+    return {
+        "type": "TrafficRoute",
+        "mesh": "default",
+        "name": name,
+        "sources": [{"match": source}],
+        "destinations": [{"match": {"kuma.io/service": dest}}],
+        "conf": [{"weight": w, "destination": d} for w, d in conf],
+    }
+
+
+def ctx_of(*docs: dict[str, Any]) -> MeshContext:
+    return mesh_context([resource_from_dict(d) for d in docs])
+
+
+def ep(target: str, port: int, **tags: str) -> Endpoint:
+    return Endpoint(target, port, tags)
+
+
+# -- protocols ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("http", "http"),
+        ("HTTP2", "http2"),
+        ("gRPC", "grpc"),
+        ("tcp", "tcp"),
+        ("", "<unknown>"),
+        (None, "<unknown>"),
+        ("mongo", "<unknown>"),
+    ],
+)
+def test_parse_protocol(value: str | None, expected: str) -> None:
+    assert parse_protocol(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "expected"),
+    [
+        ("http", "http", "http"),
+        ("grpc", "http2", "http2"),
+        ("http2", "grpc", "http2"),
+        ("http", "http2", "tcp"),
+        ("grpc", "http", "tcp"),
+        ("http", "tcp", "tcp"),
+        ("http", "<unknown>", "<unknown>"),
+        ("<unknown>", "<unknown>", "<unknown>"),
+    ],
+)
+def test_common_protocol(one: str, other: str, expected: str) -> None:
+    assert common_protocol(one, other) == expected
+
+
+def test_infer_protocol() -> None:
+    p = "kuma.io/protocol"
+    assert infer_protocol([]) == "<unknown>"
+    assert infer_protocol([ep("a", 1, **{p: "http"}), ep("b", 1, **{p: "HTTP"})]) == "http"
+    assert infer_protocol([ep("a", 1, **{p: "grpc"}), ep("b", 1, **{p: "http2"})]) == "http2"
+    assert infer_protocol([ep("a", 1, **{p: "http"}), ep("b", 1)]) == "<unknown>"
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+
+def test_endpoints_of_a_dataplane() -> None:
+    resource = resource_from_dict(
+        dp(
+            "a",
+            "10.0.0.1",
+            inbound=[
+                inbound("web", 80, version="v1"),
+                {**inbound("api", 81), "address": "10.0.0.9", "servicePort": 9000},
+            ],
+        )
+    )
+    assert endpoints_of(resource) == [
+        ("web", Endpoint("10.0.0.1", 80, {"kuma.io/service": "web", "version": "v1"}, 1)),
+        ("api", Endpoint("10.0.0.9", 81, {"kuma.io/service": "api"}, 1)),
+    ]
+
+
+def test_gateways_and_ingresses_are_never_endpoints() -> None:
+    gateway = resource_from_dict(dp("gw", gateway={"tags": {"kuma.io/service": "web"}}))
+    ingress = resource_from_dict(
+        dp(
+            "in",
+            ingress={"availableServices": [{"tags": {"kuma.io/service": "web"}}]},
+            inbound=[{"port": 10001, "tags": {"kuma.io/service": "web"}}],
+        )
+    )
+    assert endpoints_of(gateway) == []
+    assert endpoints_of(ingress) == []
+
+
+def test_build_endpoints_groups_by_service_in_dataplane_name_order() -> None:
+    dps = [
+        resource_from_dict(dp("b", "10.0.0.2", inbound=[inbound("web"), inbound("api", 81)])),
+        resource_from_dict(dp("a", "10.0.0.1", inbound=[inbound("web")])),
+        resource_from_dict(dp("c", "10.0.0.3", gateway={"tags": {"kuma.io/service": "web"}})),
+    ]
+    endpoints = build_endpoints(dps)
+    assert [e.target for e in endpoints["web"]] == ["10.0.0.1", "10.0.0.2"]
+    assert [(e.target, e.port) for e in endpoints["api"]] == [("10.0.0.2", 81)]
+    assert isinstance(endpoints["web"], tuple)
+
+
+# -- proxy ------------------------------------------------------------------------------------
+
+
+def test_proxy_without_routes_uses_the_implicit_default_route() -> None:
+    ctx = ctx_of(
+        dp(
+            "web-1",
+            inbound=[inbound("web")],
+            outbound=[
+                {"port": 1, "tags": {"kuma.io/service": "backend", "version": "v1"}},
+                {"port": 2, "service": "db"},
+            ],
+        ),
+        dp(
+            "backend-1",
+            "10.0.0.2",
+            inbound=[inbound("backend", version="v1", **{"kuma.io/protocol": "http"})],
+        ),
+    )
+    proxy = build_proxy(ctx, ctx.dataplanes["web-1"])
+    assert proxy.id == ProxyId("default", "web-1")
+    backend, db = proxy.outbounds
+    assert backend.route.name == IMPLICIT_ROUTE_NAME
+    assert backend.route.implicit
+    assert backend.subsets == (
+        ClusterSubset("backend", 100, {"kuma.io/service": "backend", "version": "v1"}),
+    )
+    assert backend.protocol == "http"
+    assert (backend.address, backend.port) == ("127.0.0.1", 1)
+    # legacy `service` outbound
+    assert db.service == "db"
+    assert db.subsets == (ClusterSubset("db", 100, {"kuma.io/service": "db"}),)
+    assert db.protocol == "tcp"  # no endpoints at all
+    assert proxy.destinations == {
+        "backend": ({"kuma.io/service": "backend", "version": "v1"},),
+        "db": ({"kuma.io/service": "db"},),
+    }
+    assert proxy.endpoints["backend"] is ctx.endpoints["backend"]
+    assert proxy.endpoints["db"] == ()
+    assert proxy.tags == {"kuma.io/service": ["web"]}
+
+
+def test_the_most_specific_traffic_route_applies_per_service() -> None:
+    ctx = ctx_of(
+        dp(
+            "web-1",
+            inbound=[inbound("web", version="v1")],
+            outbound=[
+                {"port": 1, "tags": {"kuma.io/service": "backend"}},
+                {"port": 2, "tags": {"kuma.io/service": "db"}},
+            ],
+        ),
+        route(
+            "any-to-backend",
+            {"kuma.io/service": "*"},
+            "backend",
+            (100, {"kuma.io/service": "backend", "version": "v1"}),
+        ),
+        route(
+            "web-to-backend",
+            {"kuma.io/service": "web"},
+            "backend",
+            (20, {"kuma.io/service": "backend", "version": "v1"}),
+            (80, {"kuma.io/service": "backend-v2"}),
+            (0, {"kuma.io/service": "backend", "version": "v3"}),
+        ),
+        route(
+            "other-to-db",
+            {"kuma.io/service": "other"},
+            "db",
+            (100, {"kuma.io/service": "db", "role": "master"}),
+        ),
+    )
+    proxy = build_proxy(ctx, ctx.dataplanes["web-1"])
+    backend, db = proxy.outbounds
+    assert backend.route.name == "web-to-backend"
+    assert backend.route.resource is ctx.policies["TrafficRoute"][2]
+    assert backend.subsets == (
+        ClusterSubset("backend", 20, {"kuma.io/service": "backend", "version": "v1"}),
+        ClusterSubset("backend-v2", 80, {"kuma.io/service": "backend-v2"}),
+    )
+    assert db.route.implicit  # the only route to db is for other sources
+    # every destination, the weight-0 one included (Kuma's OutboundSelectors)
+    assert proxy.destinations["backend"] == (
+        {"kuma.io/service": "backend", "version": "v1"},
+        {"kuma.io/service": "backend", "version": "v3"},
+    )
+    assert set(proxy.destinations) == {"backend", "backend-v2", "db"}
+
+
+def test_traffic_route_tie_goes_to_the_later_one() -> None:
+    ctx = ctx_of(
+        dp(
+            "web-1",
+            inbound=[inbound("web")],
+            outbound=[{"port": 1, "tags": {"kuma.io/service": "backend"}}],
+        ),
+        route(
+            "a",
+            {"kuma.io/service": "web"},
+            "backend",
+            (100, {"kuma.io/service": "backend", "v": "a"}),
+        ),
+        route(
+            "b",
+            {"kuma.io/service": "web"},
+            "backend",
+            (100, {"kuma.io/service": "backend", "v": "b"}),
+        ),
+    )
+    routes: tuple[Resource, ...] = ctx.policies["TrafficRoute"]
+    routes[0].meta.creation_time = dt.datetime(2020, 1, 2, tzinfo=dt.UTC)
+    routes[1].meta.creation_time = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    assert build_proxy(ctx, ctx.dataplanes["web-1"]).outbounds[0].route.name == "a"
+    routes[1].meta.creation_time = dt.datetime(2020, 1, 3, tzinfo=dt.UTC)
+    assert build_proxy(ctx, ctx.dataplanes["web-1"]).outbounds[0].route.name == "b"
+
+
+def test_protocol_is_inferred_over_the_endpoints_the_route_selects() -> None:
+    p = "kuma.io/protocol"
+    ctx = ctx_of(
+        dp(
+            "web-1",
+            inbound=[inbound("web")],
+            outbound=[{"port": 1, "tags": {"kuma.io/service": "backend"}}],
+        ),
+        dp("backend-1", "10.0.0.2", inbound=[inbound("backend", version="v1", **{p: "http"})]),
+        dp("backend-2", "10.0.0.3", inbound=[inbound("backend", version="v2")]),
+        dp("api-1", "10.0.0.4", inbound=[inbound("api", **{p: "grpc"})]),
+        route(
+            "r",
+            {"kuma.io/service": "web"},
+            "backend",
+            (100, {"kuma.io/service": "backend", "version": "v1"}),
+        ),
+    )
+    proxy = build_proxy(ctx, ctx.dataplanes["web-1"])
+    assert proxy.outbounds[0].protocol == "http"  # v2 (tcp) is not a destination
+    # the endpoint map still holds every endpoint of the service (shared with other proxies)
+    assert len(proxy.endpoints["backend"]) == 2
+
+    ctx2 = ctx_of(
+        dp(
+            "web-1",
+            inbound=[inbound("web")],
+            outbound=[{"port": 1, "tags": {"kuma.io/service": "backend"}}],
+        ),
+        dp("backend-1", "10.0.0.2", inbound=[inbound("backend", version="v1", **{p: "http"})]),
+        dp("api-1", "10.0.0.4", inbound=[inbound("api", **{p: "grpc"})]),
+        route(
+            "r",
+            {"kuma.io/service": "web"},
+            "backend",
+            (50, {"kuma.io/service": "backend"}),
+            (50, {"kuma.io/service": "api"}),
+        ),
+    )
+    # http and grpc have only tcp in common
+    assert build_proxy(ctx2, ctx2.dataplanes["web-1"]).outbounds[0].protocol == "tcp"
+
+
+def test_inbounds() -> None:
+    ctx = ctx_of(
+        dp(
+            "a",
+            "10.0.0.1",
+            inbound=[
+                {**inbound("web", 80, **{"kuma.io/protocol": "GRPC"}), "servicePort": 8080},
+                {**inbound("db", 5432), "address": "10.0.0.2", "serviceAddress": "10.0.0.3"},
+            ],
+        ),
+    )
+    first, second = build_proxy(ctx, ctx.dataplanes["a"]).inbounds
+    assert (first.service, first.protocol, first.index) == ("web", "grpc", 0)
+    assert str(first.interface) == "10.0.0.1:80:127.0.0.1:8080"
+    assert (second.service, second.protocol) == ("db", "<unknown>")
+    assert str(second.interface) == "10.0.0.2:5432:10.0.0.3:5432"
+
+
+def test_vip_outbounds_for_transparent_proxying() -> None:
+    ctx = ctx_of(
+        dp(
+            "web-1",
+            inbound=[inbound("web")],
+            transparentProxying={"redirectPortOutbound": 15001, "redirectPortInbound": 15006},
+        ),
+        dp("web-2", "10.0.0.2", inbound=[inbound("web")]),
+        dp("db-1", "10.0.0.3", inbound=[inbound("db")]),
+        dp("x-1", "10.0.0.4", inbound=[inbound("novip")]),
+    )
+    vips = {"web": "240.0.0.1", "db": "240.0.0.2"}
+    proxy = build_proxy(ctx, ctx.dataplanes["web-1"], vips=vips)
+    assert [(o.address, o.port, o.service) for o in proxy.outbounds] == [
+        ("240.0.0.2", 80, "db"),
+        ("240.0.0.1", 80, "web"),
+    ]
+    # without transparent proxying, no VIP outbounds
+    assert build_proxy(ctx, ctx.dataplanes["web-2"], vips=vips).outbounds == ()
+
+
+def test_dataplane_without_networking() -> None:
+    ctx = ctx_of(dp("web-1", inbound=[inbound("web")]))
+    bare = Resource(ctx.dataplanes["web-1"].type, ctx.dataplanes["web-1"].meta)
+    bare.spec.networking = None
+    proxy = build_proxy(ctx, bare)
+    assert proxy.inbounds == ()
+    assert proxy.outbounds == ()
