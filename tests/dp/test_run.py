@@ -12,6 +12,7 @@ import pytest
 
 from kuma.dp.config import DataplaneConfig, PortRange
 from kuma.dp.run import DataplaneContext, run_dataplane
+from kuma.manager import ResourceManager
 from tests.dp.support import (
     dataplane_yaml,
     envoy_server_info,
@@ -51,7 +52,7 @@ def _config(cp_url: str, tmp_path: Path, admin_port: int = 0) -> DataplaneConfig
     )
 
 
-async def _manager() -> object:
+async def _manager() -> ResourceManager:
     return await new_manager(
         dataplane_yaml("web-01", inbound_port=free_port(), service_port=free_port())
     )
@@ -62,7 +63,7 @@ async def test_stop_event_and_sidecar_services(tmp_path: Path) -> None:
     seen: dict[str, object] = {}
     stop = anyio.Event()
 
-    async with serve_cp(manager) as cp:  # type: ignore[arg-type]
+    async with serve_cp(manager) as cp:
 
         async def access_logs(
             ctx: DataplaneContext, *, task_status: anyio.abc.TaskStatus[None]
@@ -102,7 +103,9 @@ async def test_stop_event_and_sidecar_services(tmp_path: Path) -> None:
     # started after the catalog, before the bootstrap is fetched
     assert seen["requests_at_start"] == ["GET /catalog"]
     assert seen["cancelled"] is True
-    assert not pid_alive(seen["envoy"])  # type: ignore[arg-type]
+    envoy_pid = seen["envoy"]
+    assert isinstance(envoy_pid, int)
+    assert not pid_alive(envoy_pid)
 
 
 async def test_a_failing_service_stops_envoy(tmp_path: Path) -> None:
@@ -120,7 +123,7 @@ async def test_a_failing_service_stops_envoy(tmp_path: Path) -> None:
         envoys.extend(await wait_for(child_envoys, within=30, what="Envoy running"))
         envoy_up.set()
 
-    async with serve_cp(manager) as cp:  # type: ignore[arg-type]
+    async with serve_cp(manager) as cp:
 
         async def run() -> None:
             async with anyio.create_task_group() as tg:
@@ -141,7 +144,7 @@ async def test_a_failing_service_stops_envoy(tmp_path: Path) -> None:
 
 async def test_cancelling_kuma_dp_stops_envoy(tmp_path: Path) -> None:
     manager = await _manager()
-    async with serve_cp(manager) as cp:  # type: ignore[arg-type]
+    async with serve_cp(manager) as cp:
         with anyio.fail_after(60):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(
