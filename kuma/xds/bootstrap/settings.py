@@ -54,8 +54,9 @@ class BootstrapSettings:
             raise ValueError("admin_address should be a valid IP address") from None
         if not self.admin_access_log_path:
             raise ValueError("admin_access_log_path must not be empty")
-        if self.xds_connect_timeout < timedelta(0):
-            raise ValueError("xds_connect_timeout must not be negative")
+        if self.xds_connect_timeout <= timedelta(0):
+            # Kuma accepts 0, but Envoy refuses a cluster whose connect_timeout is not > 0
+            raise ValueError("xds_connect_timeout must be positive")
 
     @classmethod
     def from_config(cls, config: KumaCpConfig) -> BootstrapSettings:

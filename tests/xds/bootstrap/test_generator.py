@@ -70,10 +70,8 @@ def test_settings_from_config_follow_the_autoconfigured_values() -> None:
         ({"admin_port": 70000}, "admin_port must be in the range [0, 65535]"),
         ({"admin_address": "localhost"}, "admin_address should be a valid IP address"),
         ({"admin_access_log_path": ""}, "admin_access_log_path must not be empty"),
-        (
-            {"xds_connect_timeout": timedelta(seconds=-1)},
-            "xds_connect_timeout must not be negative",
-        ),
+        ({"xds_connect_timeout": timedelta(seconds=-1)}, "xds_connect_timeout must be positive"),
+        ({"xds_connect_timeout": timedelta(0)}, "xds_connect_timeout must be positive"),
     ],
 )
 def test_settings_validation(overrides: dict[str, object], message: str) -> None:
