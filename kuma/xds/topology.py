@@ -20,7 +20,7 @@ Everything here is pure: same inputs, same Proxy; nothing is cached or mutated.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kuma.model.policy import select_connection_policies
@@ -208,8 +208,6 @@ class Proxy:
     destination selectors: subset load balancing does that in Envoy."""
     transparent_proxying: Any | None = None
     """`networking.transparentProxying` (None when absent)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Room for later topology (matched policies) without changing this class."""
 
     @property
     def gateway(self) -> bool:
