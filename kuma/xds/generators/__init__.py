@@ -108,8 +108,16 @@ class SnapshotGenerator:
     def __call__(
         self, ctx: MeshContext, dataplane: Resource, metadata: DataplaneMetadata
     ) -> Snapshot:
+        return self.generate(ctx, dataplane, metadata)[0]
+
+    def generate(
+        self, ctx: MeshContext, dataplane: Resource, metadata: DataplaneMetadata
+    ) -> tuple[Snapshot, frozenset[str]]:
+        """The snapshot, and the services whose endpoints it was built from (the reconciler
+        regenerates this proxy when one of them changes)."""
         proxy = build_proxy(ctx, dataplane, metadata)
-        return Snapshot.build(generate(ctx, proxy, self.shared(ctx.name)))
+        snapshot = Snapshot.build(generate(ctx, proxy, self.shared(ctx.name)))
+        return snapshot, frozenset(proxy.destinations)
 
     def forget(self, mesh: str) -> None:
         self._shared.pop(mesh, None)
