@@ -148,7 +148,8 @@ async def test_resync_reloads_everything(world: World) -> None:
     world.changes.clear()
     store._bus.publish(Resync("test"))
     await world.settle()
-    assert world.changes and world.changes[0][0].everything
+    assert world.changes
+    assert world.changes[0][0].everything
 
 
 async def test_connected_proxy_gets_config_and_endpoint_pushes(world: World) -> None:
