@@ -87,6 +87,8 @@ def kuma_cp(env_extra: dict[str, str]) -> Iterator[str]:
         "KUMA_API_SERVER_PORT": str(api),
         "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(diag),
         "KUMA_ADMIN_SERVER_LOCAL_PORT": str(admin),
+        "KUMA_BOOTSTRAP_SERVER_PORT": str(free_port()),
+        "KUMA_XDS_SERVER_GRPC_PORT": str(free_port()),
         **env_extra,
     }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below

@@ -144,8 +144,9 @@ def _bootstrap_server(c: _Checks, cfg: KumaCpConfig) -> None:
     c.port("bootstrapServer.params.adminPort", p.admin_port)
     c.not_empty("bootstrapServer.params.adminAccessLogPath", p.admin_access_log_path)
     c.port("bootstrapServer.params.xdsPort", p.xds_port)
-    if p.xds_connect_timeout < timedelta(0):
-        c.add("bootstrapServer.params.xdsConnectTimeout", "cannot be negative")
+    if p.xds_connect_timeout <= timedelta(0):
+        # Kuma accepts 0, but Envoy rejects a cluster whose connect_timeout is not positive
+        c.add("bootstrapServer.params.xdsConnectTimeout", "must be positive")
 
 
 def _sds_server(c: _Checks, cfg: KumaCpConfig) -> None:

@@ -1,7 +1,8 @@
 """`kuma-cp run`: the control plane's lifecycle.
 
     bind every listener  ->  serve diagnostics (/ready answers 503)  ->  open the store
-        ->  create the default mesh  ->  serve the REST API and admin server  ->  /ready 200
+        ->  create the default mesh  ->  load the mesh catalog (xDS)  ->  serve the REST API,
+        admin, bootstrap and ADS servers  ->  /ready 200
     (every server runs under hypercorn in ONE task group, stopped by one shared anyio Event)
     SIGINT/SIGTERM  ->  /ready turns 503, servers stop accepting and finish in-flight requests
         (bounded by SHUTDOWN_TIMEOUT), the store is closed, `run_control_plane` returns.
@@ -13,8 +14,10 @@ DatabaseNotMigratedError (the database), each with a message for the operator.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -25,6 +28,7 @@ import anyio.abc
 import structlog
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
+from prometheus_client import CollectorRegistry
 
 from kuma.config import ConfigError, ConfigProblem, KumaCpConfig
 from kuma.cp.listeners import Listener
@@ -114,6 +118,8 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
         Listener("api", "apiServer.port", "", cfg.api_server.port),
         Listener("admin", "adminServer.local.port", "127.0.0.1", cfg.admin_server.local.port),
         Listener("diagnostics", "xdsServer.diagnosticsPort", "", cfg.xds_server.diagnostics_port),
+        Listener("bootstrap", "bootstrapServer.port", "", cfg.bootstrap_server.port),
+        Listener("xds", "xdsServer.grpcPort", "", cfg.xds_server.grpc_port),
     ]
 
 
@@ -134,10 +140,60 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
         catalog=cfg.catalog(),
         config_json=lambda: display,
     )
+    from kuma.xds.bootstrap import BootstrapSettings, build_bootstrap_app
+
     return {
         "api": build_api_app(manager, api_settings),
         "admin": build_admin_app(manager, AdminSettings(read_only=cfg.api_server.read_only)),
+        "bootstrap": build_bootstrap_app(manager, BootstrapSettings.from_config(cfg)),
     }
+
+
+class _Xds:
+    """The xDS side of the control plane: catalog -> reconciler -> ADS server, plus insights."""
+
+    def __init__(self, cfg: KumaCpConfig, manager: ResourceManager, registry: Any) -> None:
+        from kuma.xds.catalog import MeshCatalog, MeshChange
+        from kuma.xds.generators import SnapshotGenerator
+        from kuma.xds.insights import InsightRecorder
+        from kuma.xds.metrics import XdsMetrics
+        from kuma.xds.reconciler import Reconciler
+        from kuma.xds.server.ads import AdsServer
+
+        self.metrics = XdsMetrics(registry)
+        self.generator = SnapshotGenerator()
+
+        def on_change(changes: list[MeshChange]) -> None:
+            for change in changes:
+                if change.deleted:
+                    self.generator.forget(change.mesh)
+            self.reconciler.on_change(changes)
+
+        self.catalog = MeshCatalog(manager, on_change=on_change)
+        self.reconciler = Reconciler(
+            self.catalog,
+            self.generator.generate,
+            observe=self.metrics.observe_generation,
+            on_error=self.metrics.count_generation_error,
+        )
+        self.insights = InsightRecorder(
+            manager,
+            flush_interval=cfg.xds_server.dataplane_status_flush_interval.total_seconds(),
+            subscription_limit=cfg.metrics.dataplane.subscription_limit,
+            enabled=cfg.metrics.dataplane.enabled,
+        )
+        self.server = AdsServer(
+            self.reconciler,
+            instance_id=f"{socket.gethostname()}-{os.getpid()}",
+            insights=self.insights,
+            metrics=self.metrics,
+        )
+
+    async def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Load every mesh, then start regenerating and flushing (before streams arrive)."""
+        await tg.start(self.catalog.run)
+        await tg.start(self.reconciler.run)
+        await tg.start(self.insights.run)
 
 
 async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event) -> None:
@@ -152,6 +208,13 @@ async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event) -> None:
     hc.keep_alive_max_requests = 2**31
     await serve(app, hc, shutdown_trigger=stop.wait)
     log.debug("server stopped", server=listener.name)
+
+
+async def _serve_xds(server: Any, sock: socket.socket, stop: anyio.Event) -> None:
+    async with anyio.create_task_group() as tg:
+        await tg.start(functools.partial(server.run, sock=sock))
+        await stop.wait()
+        tg.cancel_scope.cancel()
 
 
 async def _watch_signals(
@@ -229,9 +292,15 @@ async def _run(
         async with anyio.create_task_group() as background:
             async with anyio.create_task_group() as serving:
                 diagnostics = by_name.pop("diagnostics")
+                xds_listener = by_name.pop("xds")
+                registry = CollectorRegistry()
                 log.info("listening", server=diagnostics.name, address=diagnostics.address)
                 serving.start_soon(
-                    _serve, diagnostics, build_diagnostics_app(readiness), stop, name="diagnostics"
+                    _serve,
+                    diagnostics,
+                    build_diagnostics_app(readiness, registry),
+                    stop,
+                    name="diagnostics",
                 )
                 with startup:  # /ready answers 503 meanwhile
                     store = await open_store(cfg)
@@ -242,10 +311,16 @@ async def _run(
                     manager = ResourceManager(store)
                     await _create_defaults(cfg, manager)
                     apps = _apps(cfg, manager)
+                    xds = _Xds(cfg, manager, registry)
+                    await xds.start(background)
                 if not startup.cancel_called:
                     for name, listener in by_name.items():
                         log.info("listening", server=name, address=listener.address)
                         serving.start_soon(_serve, listener, apps[name], stop, name=name)
+                    log.info("listening", server="xds", address=xds_listener.address)
+                    assert xds_listener.sock is not None
+                    xds_sock, xds_listener.sock = xds_listener.sock, None
+                    serving.start_soon(_serve_xds, xds.server, xds_sock, stop, name="xds")
                     readiness.set(True)
                     log.info("control plane ready")
                 await stop.wait()

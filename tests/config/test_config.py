@@ -498,7 +498,12 @@ def test_env_parse_errors_name_key_and_variable(
         (
             {"KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_CONNECT_TIMEOUT": "-1s"},
             "bootstrapServer.params.xdsConnectTimeout",
-            "cannot be negative",
+            "must be positive",
+        ),
+        (
+            {"KUMA_BOOTSTRAP_SERVER_PARAMS_XDS_CONNECT_TIMEOUT": "0s"},
+            "bootstrapServer.params.xdsConnectTimeout",
+            "must be positive",
         ),
         (
             {"KUMA_MONITORING_ASSIGNMENT_SERVER_ASSIGNMENT_REFRESH_INTERVAL": "0s"},

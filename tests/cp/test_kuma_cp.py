@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
@@ -21,37 +15,18 @@ import httpx
 import pytest
 
 from kuma.version import __version__
+from tests.support.procs import (
+    START_TIMEOUT,
+    Ports,
+    base_env,
+    control_plane,
+    free_port,
+    port_is_free,
+)
 
 pytestmark = pytest.mark.e2e
 
-START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    """Nothing listens on `port` (on any interface): we can bind it ourselves."""
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("::", port))
-            s.listen(1)
-        except OSError:
-            return False
-    return True
-
-
-def base_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KUMA_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 def kuma_cp(
@@ -65,80 +40,6 @@ def kuma_cp(
         timeout=timeout,
         check=False,
     )
-
-
-@dataclass
-class Ports:
-    api: int = field(default_factory=free_port)
-    admin: int = field(default_factory=free_port)
-    diagnostics: int = field(default_factory=free_port)
-
-    def env(self) -> dict[str, str]:
-        return {
-            "KUMA_API_SERVER_PORT": str(self.api),
-            "KUMA_ADMIN_SERVER_LOCAL_PORT": str(self.admin),
-            "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(self.diagnostics),
-        }
-
-    def all(self) -> list[int]:
-        return [self.api, self.admin, self.diagnostics]
-
-
-@dataclass
-class ControlPlane:
-    proc: subprocess.Popen[bytes]
-    ports: Ports
-    log: IO[bytes]
-
-    @property
-    def api(self) -> str:
-        return f"http://127.0.0.1:{self.ports.api}"
-
-    @property
-    def diagnostics(self) -> str:
-        return f"http://127.0.0.1:{self.ports.diagnostics}"
-
-    def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"kuma-cp exited with {self.proc.returncode}:\n{self.output()}"
-                )
-            try:
-                if httpx.get(f"{self.diagnostics}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"kuma-cp not ready after {START_TIMEOUT}s:\n{self.output()}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout=STOP_TIMEOUT)
-
-
-@contextmanager
-def control_plane(*args: str, ports: Ports | None = None, **env: str) -> Iterator[ControlPlane]:
-    ports = ports or Ports()
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kuma.cp", *args],
-            env=base_env(**ports.env(), **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield ControlPlane(proc, ports, log)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
 
 
 # -- version ----------------------------------------------------------------------------------
@@ -212,7 +113,10 @@ def test_run_serves_then_stops_on_sigterm() -> None:
         assert config["store"]["postgres"]["password"] == "*****"
         # derived at start, as Kuma's autoconfiguration does
         assert config["bootstrapServer"]["params"]["xdsHost"] == "localhost"
-        assert config["apiServer"]["catalog"]["bootstrap"]["url"] == "http://localhost:5682"
+        assert (
+            config["apiServer"]["catalog"]["bootstrap"]["url"]
+            == f"http://localhost:{cp.ports.bootstrap}"
+        )
 
         catalog = httpx.get(f"{cp.api}/catalog", timeout=5).json()
         assert catalog["apis"]["admin"]["localUrl"] == f"http://localhost:{cp.ports.admin}"
@@ -263,7 +167,7 @@ def test_config_file(tmp_path: Path) -> None:
         assert config["apiServer"]["readOnly"] is True
         assert config["general"]["advertisedHostname"] == "cp.example"
         catalog = httpx.get(f"{cp.api}/catalog", timeout=5).json()
-        assert catalog["apis"]["bootstrap"]["url"] == "http://cp.example:5682"
+        assert catalog["apis"]["bootstrap"]["url"] == f"http://cp.example:{cp.ports.bootstrap}"
         assert cp.stop() == 0
 
 

@@ -12,14 +12,9 @@ from kuma.config import load_config
 from kuma.cp.listeners import ListenError, bind_listener
 from kuma.cp.run import SHUTDOWN_TIMEOUT, run_control_plane
 from kuma.diagnostics import Readiness, build_diagnostics_app
+from tests.support.procs import Ports
 
 pytestmark = pytest.mark.anyio
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_diagnostics_ready_follows_readiness() -> None:
@@ -39,14 +34,8 @@ async def test_diagnostics_ready_follows_readiness() -> None:
 
 
 async def test_run_until_stop_event() -> None:
-    ports = {name: _free_port() for name in ("api", "admin", "diag")}
-    cfg = load_config(
-        env={
-            "KUMA_API_SERVER_PORT": str(ports["api"]),
-            "KUMA_ADMIN_SERVER_LOCAL_PORT": str(ports["admin"]),
-            "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(ports["diag"]),
-        }
-    )
+    ports = Ports()
+    cfg = load_config(env=ports.env())
     readiness = Readiness()
     stop = anyio.Event()
     done = anyio.Event()
@@ -61,20 +50,20 @@ async def test_run_until_stop_event() -> None:
             with anyio.fail_after(20):
                 while True:
                     try:
-                        ready = await client.get(f"http://127.0.0.1:{ports['diag']}/ready")
+                        ready = await client.get(f"http://127.0.0.1:{ports.diagnostics}/ready")
                         if ready.status_code == 200:
                             break
                     except httpx.TransportError:
                         pass
                     await anyio.sleep(0.05)
             assert readiness.ready
-            meshes = await client.get(f"http://127.0.0.1:{ports['api']}/meshes")
+            meshes = await client.get(f"http://127.0.0.1:{ports.api}/meshes")
             assert [m["name"] for m in meshes.json()["items"]] == ["default"]
         stop.set()
         with anyio.fail_after(SHUTDOWN_TIMEOUT + 2):
             await done.wait()
     assert not readiness.ready
-    for port in ports.values():
+    for port in ports.all():
         bind_listener("", port).close()  # free again
 
 

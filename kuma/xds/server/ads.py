@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
+import socket
 import ssl as _ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -193,14 +194,21 @@ class AdsServer:
         host: str = "0.0.0.0",
         port: int = 5678,
         ssl: _ssl.SSLContext | None = None,
+        sock: socket.socket | None = None,
         task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve until cancelled; `task_status.started(bound_port)` (port 0 picks a free one).
 
-        `ssl` must offer ALPN `h2` (grpclib's requirement) when given (`xdsServer.tlsCertFile`).
+        `sock`: an already bound and listening socket to serve on instead of host/port (kuma-cp
+        binds every listener up front). `ssl` must offer ALPN `h2` (grpclib's requirement) when
+        given (`xdsServer.tlsCertFile`).
         """
         server = Server([self])
-        await server.start(host, port, ssl=ssl, reuse_address=True)
+        if sock is not None:
+            await server.start(sock=sock, ssl=ssl)
+            host = sock.getsockname()[0]
+        else:
+            await server.start(host, port, ssl=ssl, reuse_address=True)
         try:
             # grpclib does not expose the bound port; its asyncio server does
             listening = server._server
