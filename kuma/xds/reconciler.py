@@ -5,6 +5,10 @@ MeshCatalog reports `MeshChange`s; the reconciler maps them onto the connected p
 affect (a proxy depends on its own Dataplane, on the endpoints of the services it sends traffic
 to, and on its mesh's spec and policies), regenerates only those, and wakes their streams when
 the content actually changed. Bursts of changes are coalesced (`debounce`).
+
+A proxy whose Dataplane is deleted while it is connected gets an empty config. A proxy whose
+Dataplane this control plane has never seen (a memory-store control plane that restarted) gets
+no answer at all until the Dataplane is registered: Envoy keeps serving its last config.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class _Tracked:
     watch: _Watch = field(default_factory=_Watch)
     streams: int = 0
     services: frozenset[str] = frozenset()
+    seen: bool = False
+    """Its Dataplane existed at some point while tracked (so its absence means deleted)."""
 
 
 class Reconciler:
@@ -152,8 +158,20 @@ class Reconciler:
         dataplane = ctx.dataplanes.get(pid.name) if ctx is not None else None
         if ctx is None or dataplane is None:
             tracked.services = frozenset()
-            tracked.watch._set(Snapshot.empty())
+            if tracked.seen:
+                # deleted while connected: take its config away (Kuma does the same)
+                tracked.watch._set(Snapshot.empty())
+            elif tracked.watch.snapshot is None:
+                # Never seen since this control plane started (e.g. a memory-store restart):
+                # answer nothing, so Envoy keeps the config it has until the Dataplane is
+                # registered again, instead of wiping a working proxy.
+                log.warning(
+                    "dataplane not found; Envoy keeps its current config until it is registered",
+                    mesh=pid.mesh,
+                    dataplane=pid.name,
+                )
             return
+        tracked.seen = True
         start = time.perf_counter()
         try:
             snapshot, tracked.services = self._generate(ctx, dataplane, tracked.metadata)

@@ -209,7 +209,12 @@ async def test_overlapping_streams_of_one_proxy_share_tracking(world: World) -> 
     assert world.reconciler.connected() == []
 
 
-async def test_unknown_proxy_gets_an_empty_snapshot(world: World) -> None:
-    async with world.reconciler.connect(ProxyId("default", "ghost"), DataplaneMetadata()) as watch:
+async def test_never_seen_proxy_gets_no_answer_until_registered(world: World) -> None:
+    async with world.reconciler.connect(ProxyId("default", "late"), DataplaneMetadata()) as watch:
+        await world.settle()
+        assert watch.snapshot is None  # Envoy keeps whatever config it has
+        await world.put(dataplane("late", "10.0.0.7", "late"))
+        with anyio.fail_after(5):
+            await watch.wait_changed(0)
         assert watch.snapshot is not None
-        assert not watch.snapshot.of_type(LISTENER)
+        assert set(watch.snapshot.of_type(LISTENER)) == {"inbound:10.0.0.7:8080"}
