@@ -123,6 +123,15 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
     ]
 
 
+def _catalog(cfg: KumaCpConfig) -> dict[str, Any]:
+    catalog = cfg.catalog()
+    # kuma-dp demands a dataplane token whenever the catalog names a token server. The admin
+    # server does not issue tokens yet (no /tokens endpoint), so advertising one would make
+    # every kuma-dp fail; until it does, the catalog names none.
+    catalog["apis"]["dataplaneToken"] = {"localUrl": "", "publicUrl": ""}
+    return catalog
+
+
 def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
     """The ASGI apps of the API and admin listeners, by listener name."""
     from kuma.api import build_admin_app, build_api_app
@@ -137,7 +146,7 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
         mode=cfg.mode,
         environment=cfg.environment,
         cors_allowed_domains=tuple(cfg.api_server.cors_allowed_domains),
-        catalog=cfg.catalog(),
+        catalog=_catalog(cfg),
         config_json=lambda: display,
     )
     from kuma.xds.bootstrap import BootstrapSettings, build_bootstrap_app

@@ -12,12 +12,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TypeVar
 
 import httpx
+
+T = TypeVar("T")
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
@@ -142,3 +144,72 @@ def control_plane(*args: str, ports: Ports | None = None, **env: str) -> Iterato
     argv = [sys.executable, "-m", "kuma.cp", *args]
     with spawn(argv, base_env(**ports.env(), **env)) as p:
         yield ControlPlane(p.proc, p.log, ports)
+
+
+def wait_until(check: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Poll `check` until it returns something truthy (returned), else fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as e:  # a check may fail until the system converges
+            last_error = e
+        time.sleep(0.1)
+    detail = f" (last error: {last_error!r})" if last_error else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+
+
+@contextmanager
+def echo_server(port: int) -> Iterator[Process]:
+    """kuma-tcp-echo on 127.0.0.1:port, accepting connections when this yields."""
+    argv = [sys.executable, "-m", "kuma.echo", "--port", str(port), "--address", "127.0.0.1"]
+    with spawn(argv, base_env()) as p:
+        wait_until(lambda: _connects(port), START_TIMEOUT, f"echo server on {port}")
+        yield p
+
+
+def _connects(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def kuma_dp(
+    cp: ControlPlane, name: str, *, admin_port: int, mesh: str = "default", **env: str
+) -> Iterator[Process]:
+    """`kuma-dp run` for dataplane `name` with the wheel's Envoy; Envoy admin on admin_port."""
+    argv = [
+        sys.executable,
+        "-m",
+        "kuma.dp",
+        "run",
+        f"--name={name}",
+        f"--mesh={mesh}",
+        f"--cp-address={cp.api}",
+        f"--admin-port={admin_port}",
+    ]
+    with spawn(argv, base_env(**env)) as p:
+        try:
+            yield p
+        finally:
+            if p.alive():
+                p.stop(timeout=STOP_TIMEOUT)
+
+
+def send_and_receive(port: int, payload: bytes, timeout: float = 2.0) -> bytes:
+    """Connect to 127.0.0.1:port, send `payload`, read until as many bytes came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+        conn.sendall(payload)
+        received = b""
+        while len(received) < len(payload):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        return received
