@@ -78,17 +78,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class ControlPlane:
+    api: str
+    diagnostics: str
+    xds_port: int
+    pid: int
+
+    def rss_kib(self) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+
 @contextmanager
-def kuma_cp(env_extra: dict[str, str]) -> Iterator[str]:
-    """A `kuma-cp run` subprocess on free loopback ports; yields the API URL."""
-    api, diag, admin = free_port(), free_port(), free_port()
+def kuma_cp(env_extra: dict[str, str]) -> Iterator[ControlPlane]:
+    """A `kuma-cp run` subprocess on free loopback ports."""
+    api, diag, admin, xds = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "KUMA_API_SERVER_PORT": str(api),
         "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(diag),
         "KUMA_ADMIN_SERVER_LOCAL_PORT": str(admin),
         "KUMA_BOOTSTRAP_SERVER_PORT": str(free_port()),
-        "KUMA_XDS_SERVER_GRPC_PORT": str(free_port()),
+        "KUMA_XDS_SERVER_GRPC_PORT": str(xds),
         **env_extra,
     }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
@@ -110,7 +124,7 @@ def kuma_cp(env_extra: dict[str, str]) -> Iterator[str]:
                 log.seek(0)
                 raise RuntimeError(f"kuma-cp did not start:\n{log.read().decode()[-3000:]}")
             time.sleep(0.1)
-        yield f"http://127.0.0.1:{api}"
+        yield ControlPlane(f"http://127.0.0.1:{api}", f"http://127.0.0.1:{diag}", xds, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -201,7 +215,8 @@ def list_latency(api: str, path: str, repeats: int) -> tuple[float, float]:
 
 def rest_section(report: Report, name: str, env: dict[str, str], seconds: float) -> None:
     print(f"\n[{name}] kuma-cp REST API ({env.get('KUMA_STORE_TYPE', 'memory')} store)")
-    with kuma_cp(env) as api:
+    with kuma_cp(env) as cp:
+        api = cp.api
         start = time.perf_counter()
         put_dataplanes(api, 1000)
         report.add(name, "PUT 1,000 dataplanes (concurrency 16)", time.perf_counter() - start, "s")
@@ -276,9 +291,118 @@ def postgres_section(report: Report, seconds: float) -> None:
     report.add("postgres", "  conflicts during that run", float(result["conflicts"]), "")
 
 
+def _summary_quantiles(metrics_text: str, name: str) -> dict[str, float]:
+    out = {}
+    for line in metrics_text.splitlines():
+        if line.startswith(name + "{") and "quantile=" in line:
+            quantile = line.split('quantile="')[1].split('"')[0]
+            out[quantile] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def xds_section(report: Report, seconds: float) -> None:
+    from tools.bench_xds_generation import bench_generation
+
+    print("\n[xds] config generation in-process (1,000 dataplanes, 100 services, 3 outbounds)")
+    gen = bench_generation(1000, 100, 3)
+    report.add("xds", "generation per dataplane, warm p99", gen["warm"]["p99_ms"], "ms", 5.0, False)
+    report.add("xds", "generation per dataplane, cold p99", gen["cold"]["p99_ms"], "ms")
+
+    print("\n[xds] kuma-cp + 1,000 simulated Envoys (tools.xds_loadclient, own process)")
+    with kuma_cp({}) as cp:
+        put_dataplanes(cp.api, 1000, services=100)
+        time.sleep(1.0)  # let the catalog settle
+        rss_before = cp.rss_kib()
+        client = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tools.xds_loadclient",
+                "--address",
+                f"127.0.0.1:{cp.xds_port}",
+                "--mesh",
+                "default",
+                "--names",
+                "dp-0..dp-999",
+                "--ready-timeout",
+                "180",
+                "--change-timeout",
+                "60",
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert client.stdin is not None
+            assert client.stdout is not None
+
+            def event(name: str) -> dict[str, Any]:
+                assert client.stdout is not None
+                for line in client.stdout:
+                    data = json.loads(line)
+                    if data.get("event") == name:
+                        return data  # type: ignore[no-any-return]
+                raise RuntimeError(f"load client ended before {name!r}")
+
+            ready = event("ready")
+            report.add("xds", "1,000 streams connected and configured", ready["seconds"], "s")
+            time.sleep(2.0)  # insights flushed, memory settled
+            rss_after = cp.rss_kib()
+            per_dp = (rss_after - rss_before) / 1000
+            report.add("xds", "cp RSS per connected dataplane", per_dp, "KiB", 256.0, False)
+            report.add("xds", "  cp RSS with 1,000 connected", rss_after / 1024, "MiB")
+
+            client.stdin.write("mark move svc-0\n")
+            client.stdin.flush()
+            marked = event("marked")
+            # move one endpoint of svc-0: dp-0's inbound port changes
+            body = {
+                "type": "Dataplane",
+                "mesh": "default",
+                "name": "dp-0",
+                "networking": {
+                    "address": "10.0.0.0",
+                    "inbound": [
+                        {"port": 9090, "tags": {"kuma.io/service": "svc-0", "version": "v1"}}
+                    ],
+                    "outbound": [
+                        {"port": 10000 + k, "tags": {"kuma.io/service": f"svc-{k}"}}
+                        for k in range(1, 4)
+                    ],
+                },
+            }
+            httpx.put(f"{cp.api}/meshes/default/dataplanes/dp-0", json=body, timeout=10)
+            summary = event("summary")
+            report.add(
+                "xds",
+                f"endpoint change -> all {marked['expected']} affected ACKed (max)",
+                summary["max"] or 0.0,
+                "s",
+                2.0,
+                False,
+            )
+            report.add("xds", "  ... p50", summary["p50"] or 0.0, "s")
+            if summary["changed"] != summary["expected"]:
+                print(f"  !! only {summary['changed']} of {summary['expected']} clients changed")
+            metrics = httpx.get(f"{cp.diagnostics}/metrics", timeout=10).text
+            q = _summary_quantiles(metrics, "xds_generation")
+            if q:
+                report.add("xds", "kuma-cp xds_generation p99 (live)", q.get("0.99", 0.0), "ms")
+            client.stdin.write("quit\n")
+            client.stdin.flush()
+            client.wait(timeout=60)
+        finally:
+            if client.poll() is None:
+                client.kill()
+                client.wait()
+
+
 SECTIONS: dict[str, Callable[[Report, float], None]] = {
     "rest": lambda report, seconds: rest_section(report, "memory", {}, seconds),
     "postgres": postgres_section,
+    "xds": xds_section,
 }
 
 
