@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -194,11 +195,33 @@ async def _stop_envoy(process: anyio.abc.Process) -> None:
         await process.aclose()
 
 
+# Run Envoy with PR_SET_PDEATHSIG so the kernel stops it even when kuma-dp is SIGKILLed (no
+# orphaned Envoy keeps ports and serves stale config). The flag survives execve; the parent pid
+# check closes the race where kuma-dp died before prctl ran.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit(1)\n"
+    "try:\n"
+    "    os.execv(sys.argv[2], sys.argv[2:])\n"
+    "except OSError as e:\n"
+    "    print(f'cannot execute {sys.argv[2]}: {e.strerror}', file=sys.stderr)\n"
+    "    sys.exit(127)\n"
+)
+
+
+def _die_with_parent(command: list[str]) -> list[str]:
+    if sys.platform != "linux":
+        return command
+    return [sys.executable, "-c", _DIE_WITH_PARENT, str(os.getpid()), *command]
+
+
 async def _run_envoy(command: list[str], supervisor: _Supervisor) -> int:
     log.info("starting Envoy", command=" ".join(command))
     try:
         process = await anyio.open_process(
-            command, stdin=subprocess.DEVNULL, stdout=None, stderr=None
+            _die_with_parent(command), stdin=subprocess.DEVNULL, stdout=None, stderr=None
         )
     except OSError as e:
         raise DataplaneError(

@@ -116,6 +116,21 @@ async def test_exit_status_is_envoys_and_temp_dir_is_removed(tmp_path: Path) -> 
         assert "Envoy terminated with an error" in dp.log
 
 
+async def test_envoy_does_not_outlive_a_killed_kuma_dp(tmp_path: Path) -> None:
+    manager = await new_manager(
+        dataplane_yaml("web-03", inbound_port=free_port(), service_port=free_port())
+    )
+    async with (
+        serve_cp(manager) as cp,
+        kuma_dp(["--name", "web-03", "--cp-address", cp.api_url], tmp_path) as dp,
+    ):
+        envoy_pid = await wait_for(dp.envoy_pid, within=30, what="Envoy started")
+        dp.signal(signal.SIGKILL)  # no chance to forward anything
+        with anyio.fail_after(10):
+            await dp.process.wait()
+        await wait_for(lambda: not pid_alive(envoy_pid), within=10, what="Envoy to stop too")
+
+
 async def test_stop_signal_while_waiting_for_the_cp(tmp_path: Path) -> None:
     async with kuma_dp(
         ["--name", "web-01", "--cp-address", f"http://127.0.0.1:{free_port()}"],

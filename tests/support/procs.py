@@ -133,7 +133,11 @@ def spawn(argv: list[str], env: dict[str, str]) -> Iterator[Process]:
             yield Process(proc, log)
         finally:
             if proc.poll() is None:
-                proc.kill()
+                proc.terminate()  # let it stop what it started (kuma-dp stops its Envoy)
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
             proc.wait(timeout=STOP_TIMEOUT)
 
 
