@@ -13,12 +13,18 @@ runtime); click sees a plain function with the same parameters.
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import anyio
+import click
 
-__all__ = ["async_command", "run_async"]
+from kuma.version import BUILD_DATE, GIT_COMMIT, GIT_TAG, __version__
+
+__all__ = ["PRODUCT", "async_command", "echo_version", "run_async", "run_cli"]
+
+PRODUCT = "Kuma"
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -41,3 +47,32 @@ def async_command(fn: Callable[P, Awaitable[T]]) -> Callable[P, T]:
         return run_async(fn, *args, **kwargs)
 
     return wrapper
+
+
+def echo_version(detailed: bool) -> None:
+    """`<binary> version [-a]`, as Kuma prints it (on stderr: cobra's cmd.Println)."""
+    if not detailed:
+        click.echo(f"{PRODUCT}: {__version__}", err=True)
+        return
+    for label, value in (
+        ("Product:   ", PRODUCT),
+        ("Version:   ", __version__),
+        ("Git Tag:   ", GIT_TAG),
+        ("Git Commit:", GIT_COMMIT),
+        ("Build Date:", BUILD_DATE),
+    ):
+        click.echo(f"{label} {value}", err=True)
+
+
+def run_cli(cli: click.Command, prog_name: str) -> NoReturn:
+    """Console-script entry point: run `cli`; every error exits with status 1, as cobra's do;
+    an int a command returns is the exit status."""
+    try:
+        result = cli.main(prog_name=prog_name, standalone_mode=False)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(1)
+    except (click.Abort, KeyboardInterrupt):  # Ctrl-C before a command handles signals itself
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -184,7 +184,9 @@ class ResourceEndpoints:
     def _check_request(self, name: str, mesh: str, data: Any) -> None:
         """Kuma's validateResourceRequest: the body must agree with the URL."""
         if not isinstance(data, dict):
-            raise ValidationError([Violation("", f"must be an object, got {_json_type(data)}")])
+            raise ValidationError(
+                [Violation("", f"must be an object, got {codec.type_name(data)}")]
+            )
         rtype = self.rtype
         errs = Violations()
         name_ok = data.get("name") == name
@@ -290,20 +292,6 @@ def _missing_owner(e: ResourceNotFoundError) -> ValidationError:
     return ValidationError(
         [Violation("name", f"{e.type_name} of name {e.name}{where} is not found")]
     )
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if value is None:
-        return "null"
-    return type(value).__name__
 
 
 def resource_routes(

@@ -11,22 +11,20 @@ print `Error: <message>` on stderr and exit with status 1. As in Kuma (cobra's `
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 import structlog
 
-from kuma.cli_util import run_async
+from kuma.cli_util import PRODUCT, echo_version, run_async, run_cli
 from kuma.config import ConfigError, KumaCpConfig, load_config
 from kuma.errors import KumaError
 from kuma.logging import configure_logging
-from kuma.version import BUILD_DATE, GIT_COMMIT, GIT_TAG, __version__
+from kuma.version import __version__
 
 __all__ = ["PRODUCT", "cli", "main"]
 
-PRODUCT = "Kuma"
 LOG_LEVELS = ("off", "info", "debug")
 
 log = structlog.get_logger("kuma-cp")
@@ -155,27 +153,9 @@ def up(ctx: click.Context, config_file: str, log_level: str | None) -> None:
 @click.pass_context
 def version(ctx: click.Context, detailed: bool, log_level: str | None) -> None:
     _setup_logging(ctx, log_level)
-    if detailed:
-        for label, value in (
-            ("Product:   ", PRODUCT),
-            ("Version:   ", __version__),
-            ("Git Tag:   ", GIT_TAG),
-            ("Git Commit:", GIT_COMMIT),
-            ("Build Date:", BUILD_DATE),
-        ):
-            click.echo(f"{label} {value}", err=True)
-    else:
-        click.echo(f"{PRODUCT}: {__version__}", err=True)
+    echo_version(detailed)
 
 
 def main() -> None:
     """Console-script entry point (`kuma-cp`): every error exits with status 1, as cobra's."""
-    try:
-        result = cli.main(prog_name="kuma-cp", standalone_mode=False)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(1)
-    except (click.Abort, KeyboardInterrupt):  # Ctrl-C before `run` installs its handler
-        click.echo("Aborted!", err=True)
-        sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)
+    run_cli(cli, "kuma-cp")

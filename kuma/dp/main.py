@@ -12,22 +12,19 @@ subcommand. `run` exits with Envoy's exit status; when Envoy cannot be started i
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 import structlog
 
-from kuma.cli_util import run_async
+from kuma.cli_util import PRODUCT, echo_version, run_async, run_cli
 from kuma.dp.config import SETTINGS, ConfigError, default_text, load_config
 from kuma.dp.errors import DataplaneError
 from kuma.logging import configure_logging
-from kuma.version import BUILD_DATE, GIT_COMMIT, GIT_TAG, __version__
 
 __all__ = ["LOG_LEVELS", "PRODUCT", "cli", "main"]
 
-PRODUCT = "Kuma"
 LOG_LEVELS = ("off", "info", "debug")
 
 log = structlog.get_logger("kuma-dp")
@@ -130,27 +127,9 @@ def run(ctx: click.Context, /, log_level: str | None, **flags: str | None) -> in
 @click.pass_context
 def version(ctx: click.Context, detailed: bool, log_level: str | None) -> None:
     _log_level(ctx, log_level)
-    if detailed:
-        for label, value in (
-            ("Product:   ", PRODUCT),
-            ("Version:   ", __version__),
-            ("Git Tag:   ", GIT_TAG),
-            ("Git Commit:", GIT_COMMIT),
-            ("Build Date:", BUILD_DATE),
-        ):
-            click.echo(f"{label} {value}", err=True)
-    else:
-        click.echo(f"{PRODUCT}: {__version__}", err=True)
+    echo_version(detailed)
 
 
 def main() -> None:
     """Console-script entry point (`kuma-dp`)."""
-    try:
-        result = cli.main(prog_name="kuma-dp", standalone_mode=False)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(1)
-    except (click.Abort, KeyboardInterrupt):  # Ctrl-C before `run` handles signals itself
-        click.echo("Aborted!", err=True)
-        sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)
+    run_cli(cli, "kuma-dp")

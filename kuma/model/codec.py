@@ -35,6 +35,7 @@ __all__ = [
     "format_timestamp",
     "parse_duration",
     "parse_timestamp",
+    "type_name",
 ]
 
 M = TypeVar("M", bound=betterproto2.Message)
@@ -275,7 +276,8 @@ def _plan(cls: type[betterproto2.Message]) -> _Plan:
 # decoding
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """`a string`, `a number`, `an object`, `a list`, ...: how errors name a JSON value's kind."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -299,11 +301,11 @@ class _Invalid(Exception):
 def _scalar(proto_type: str, value: Any) -> Any:
     if proto_type == betterproto2.TYPE_STRING:
         if not isinstance(value, str):
-            raise _Invalid(f"must be a string, got {_type_name(value)}")
+            raise _Invalid(f"must be a string, got {type_name(value)}")
         return value
     if proto_type == betterproto2.TYPE_BOOL:
         if not isinstance(value, bool):
-            raise _Invalid(f"must be a boolean, got {_type_name(value)}")
+            raise _Invalid(f"must be a boolean, got {type_name(value)}")
         return value
     if proto_type in _INT_RANGES:
         if isinstance(value, bool):
@@ -316,7 +318,7 @@ def _scalar(proto_type: str, value: Any) -> Any:
             number = int(value)
         else:
             shown = f" {value!r}" if isinstance(value, str | float) else ""
-            raise _Invalid(f"must be an integer, got {_type_name(value)}{shown}")
+            raise _Invalid(f"must be an integer, got {type_name(value)}{shown}")
         low, high = _INT_RANGES[proto_type]
         if not low <= number <= high:
             raise _Invalid(f"must be in range [{low}, {high}], got {number}")
@@ -334,10 +336,10 @@ def _scalar(proto_type: str, value: Any) -> Any:
                 return float(value)
             except ValueError:
                 pass
-        raise _Invalid(f"must be a number, got {_type_name(value)}")
+        raise _Invalid(f"must be a number, got {type_name(value)}")
     if proto_type == betterproto2.TYPE_BYTES:
         if not isinstance(value, str):
-            raise _Invalid(f"must be a base64 string, got {_type_name(value)}")
+            raise _Invalid(f"must be a base64 string, got {type_name(value)}")
         text = value.strip().replace("-", "+").replace("_", "/")
         text += "=" * (-len(text) % 4)
         try:
@@ -357,7 +359,7 @@ def _json_value(value: Any, path: Path, errs: Violations) -> bool:
         ok = True
         for k, v in value.items():
             if not isinstance(k, str):
-                errs.add(path, f"object keys must be strings, got {_type_name(k)}")
+                errs.add(path, f"object keys must be strings, got {type_name(k)}")
                 ok = False
             elif not _json_value(v, path.field(k), errs):
                 ok = False
@@ -373,7 +375,7 @@ def _value(kind: _Kind, value: Any, path: Path, errs: Violations, lax: bool = Fa
             if kind.wrapper == "Duration":
                 if not isinstance(value, str):
                     raise _Invalid(
-                        f'must be a duration string such as "5s", got {_type_name(value)}'
+                        f'must be a duration string such as "5s", got {type_name(value)}'
                     )
                 try:
                     return parse_duration(value)
@@ -383,7 +385,7 @@ def _value(kind: _Kind, value: Any, path: Path, errs: Violations, lax: bool = Fa
                     ) from None
             if kind.wrapper == "Timestamp":
                 if not isinstance(value, str):
-                    raise _Invalid(f"must be an RFC 3339 timestamp string, got {_type_name(value)}")
+                    raise _Invalid(f"must be an RFC 3339 timestamp string, got {type_name(value)}")
                 try:
                     return parse_timestamp(value)
                 except ValueError:
@@ -394,15 +396,15 @@ def _value(kind: _Kind, value: Any, path: Path, errs: Violations, lax: bool = Fa
         if kind.special is not None:
             assert kind.message is not None
             if kind.special == "Struct" and not isinstance(value, Mapping):
-                raise _Invalid(f"must be an object, got {_type_name(value)}")
+                raise _Invalid(f"must be an object, got {type_name(value)}")
             if kind.special == "ListValue" and not isinstance(value, list):
-                raise _Invalid(f"must be a list, got {_type_name(value)}")
+                raise _Invalid(f"must be a list, got {type_name(value)}")
             if not _json_value(value, path, errs):
                 return _FAILED
             return kind.message.from_dict(value)
         if kind.message is not None:
             if not isinstance(value, Mapping):
-                raise _Invalid(f"must be an object, got {_type_name(value)}")
+                raise _Invalid(f"must be an object, got {type_name(value)}")
             return _decode_message(kind.message, value, path, errs, lax)
         if kind.enum is not None:
             if isinstance(value, str):
@@ -412,7 +414,7 @@ def _value(kind: _Kind, value: Any, path: Path, errs: Violations, lax: bool = Fa
                     raise _Invalid(f"unknown value {value!r}") from None
             if isinstance(value, int) and not isinstance(value, bool):
                 return kind.enum(value)
-            raise _Invalid(f"must be a string, got {_type_name(value)}")
+            raise _Invalid(f"must be a string, got {type_name(value)}")
         return _scalar(kind.proto_type, value)
     except _Invalid as e:
         errs.add(path, e.message)
@@ -430,7 +432,7 @@ def _decode_message(
     groups: dict[str, str] = {}
     for key, raw in data.items():
         if not isinstance(key, str):
-            errs.add(path, f"field names must be strings, got {_type_name(key)}")
+            errs.add(path, f"field names must be strings, got {type_name(key)}")
             continue
         fld = plan.by_input_name.get(key)
         if fld is None:
@@ -448,7 +450,7 @@ def _decode_message(
             groups[fld.group] = fld.json_name
         if fld.map_key is not None:
             if not isinstance(raw, Mapping):
-                errs.add(fpath, f"must be an object, got {_type_name(raw)}")
+                errs.add(fpath, f"must be an object, got {type_name(raw)}")
                 continue
             out_map: dict[Any, Any] = {}
             for mk, mv in raw.items():
@@ -465,7 +467,7 @@ def _decode_message(
             kwargs[fld.name] = out_map
         elif fld.repeated:
             if not isinstance(raw, list):
-                errs.add(fpath, f"must be a list, got {_type_name(raw)}")
+                errs.add(fpath, f"must be a list, got {type_name(raw)}")
                 continue
             items = []
             for i, item in enumerate(raw):
@@ -491,7 +493,7 @@ def decode(cls: type[M], data: Any, path: Path | str = "", *, ignore_unknown: bo
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
-        errs.add(base, f"must be an object, got {_type_name(data)}")
+        errs.add(base, f"must be an object, got {type_name(data)}")
         raise ValidationError(errs.items)
     msg = _decode_message(cls, data, base, errs, ignore_unknown)
     errs.raise_if_any()

@@ -211,7 +211,7 @@ async def test_body_that_is_not_an_object(
     manager: ResourceManager, client: httpx.AsyncClient
 ) -> None:
     body = await refused(manager, client, DP_PATH, json=[1, 2])
-    assert body["causes"] == [{"field": "", "message": "must be an object, got an array"}]
+    assert body["causes"] == [{"field": "", "message": "must be an object, got a list"}]
 
 
 async def test_deeply_nested_body(manager: ResourceManager, client: httpx.AsyncClient) -> None:

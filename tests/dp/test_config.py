@@ -189,3 +189,30 @@ def test_pick_fails_when_the_range_is_full() -> None:
         f'unable to find a free port in the range "{port}" for Envoy Admin API to listen on: '
     )
     assert "Choose another --admin-port" in str(exc.value)
+
+
+def test_two_kuma_dps_picking_at_once_get_different_ports() -> None:
+    """The port is only probed, not kept bound; a lock file stops another kuma-dp on this
+    machine from picking the same one before Envoy binds it."""
+    import subprocess
+    import sys
+
+    with _listening() as probe:
+        base = probe.getsockname()[1]
+    code = (
+        "import sys, time\n"
+        "from kuma.dp.config import PortRange\n"
+        "from kuma.dp.ports import pick_tcp_port\n"
+        f"print(pick_tcp_port('127.0.0.1', PortRange({base}, {base + 50})), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    other = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.stdout is not None
+        theirs = int(other.stdout.readline())
+        mine = pick_tcp_port("127.0.0.1", PortRange(base, base + 50))
+        assert mine != theirs
+    finally:
+        other.communicate(timeout=10)

@@ -33,7 +33,7 @@ from kuma.cli.framework import GoFlag, KumaCommand
 from kuma.cli.output import to_yaml
 from kuma.cli.template import TemplateError, build_context, render
 from kuma.errors import UnknownResourceTypeError, ValidationError
-from kuma.model import registry
+from kuma.model import codec, registry
 from kuma.model.resource import Resource
 from kuma.model.rest import resource_from_dict
 from kuma.model.validators import validate_meta
@@ -137,7 +137,7 @@ def _parse_one(value: Any, suffix: str) -> Resource:
     if isinstance(value, _YamlFailure):
         raise _invalid(value.message, suffix)
     if not isinstance(value, dict):
-        raise _invalid(f"a resource must be an object, got {_kind(value)}", suffix)
+        raise _invalid(f"a resource must be an object, got {codec.type_name(value)}", suffix)
     type_name = value.get("type")
     name = value.get("name")
     mesh = value.get("mesh")
@@ -162,18 +162,6 @@ def _parse_one(value: Any, suffix: str) -> Resource:
     if meta_error:
         raise KumactlError(f"{meta_error}{suffix}")
     return resource
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__
 
 
 def _dry_run_output(resource: Resource) -> dict[str, Any]:
