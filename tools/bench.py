@@ -256,7 +256,8 @@ def postgres_database() -> Iterator[dict[str, str]]:
             "KUMA_STORE_POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "KUMA_STORE_POSTGRES_PORT": str(parts.port or 5432),
             "KUMA_STORE_POSTGRES_USER": parts.username or "postgres",
-            "KUMA_STORE_POSTGRES_PASSWORD": parts.password or "",
+            # kuma-cp requires a password (as Kuma does); a trust-auth server ignores it
+            "KUMA_STORE_POSTGRES_PASSWORD": parts.password or "unused",
             "KUMA_STORE_POSTGRES_DB_NAME": name,
         }
     finally:
