@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -82,6 +82,16 @@ async def next_change(sub: Subscription, seconds: float = 5) -> ChangeEvent:
             event = await sub.receive()
             if isinstance(event, ChangeEvent):
                 return event
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = 10) -> None:
+    """Poll `check` until it holds (bounded): for state without an event to wait on."""
+    with anyio.move_on_after(within):
+        while True:
+            if await check():
+                return
+            await anyio.sleep(0.05)
+    raise AssertionError(f"{what}: not within {within} s")
 
 
 def free_port() -> int:
@@ -508,7 +518,7 @@ async def test_listener_health_check_replaces_a_connection_that_stopped_answerin
         dsn = dsn_port(migrated_db, proxy.port)
         async with (
             PostgresStore.open(
-                dsn, connect_timeout=0.5, health_check_interval=0.2, reconnect_min=0.05
+                dsn, connect_timeout=0.5, poll_interval=0.2, reconnect_min=0.05
             ) as store,
             store.subscribe() as sub,
         ):
@@ -616,19 +626,37 @@ async def test_pool_throws_away_a_connection_whose_query_was_cancelled(postgres_
         await pool.close()
 
 
+def role_dsn(dsn: str, role: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(dsn)
+    return f"postgresql://{role}@{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+async def rows_in_change_log(dsn: str) -> int:
+    count = await sql(dsn, "SELECT count(*) FROM resource_changes")
+    assert isinstance(count, int)
+    return count
+
+
 async def test_run_needs_only_row_privileges(migrated_db: str, postgres_server: str) -> None:
     """What docs/postgres.md promises: after `migrate up`, kuma-cp runs as a user that may only
-    read and write rows (events and cascades included)."""
+    read and write rows (events, cascades and pruning of the change log included)."""
     role = f"kuma_rw_{uuid.uuid4().hex[:8]}"
     await sql(postgres_server, f'CREATE ROLE "{role}" LOGIN')
     try:
-        await sql(migrated_db, f'GRANT SELECT, INSERT, UPDATE, DELETE ON resources TO "{role}"')
-        await sql(migrated_db, f'GRANT SELECT ON kuma_schema_migrations TO "{role}"')
-        from urllib.parse import urlsplit
-
-        host = urlsplit(migrated_db)
-        dsn = f"postgresql://{role}@{host.hostname}:{host.port or 5432}{host.path}"
-        async with PostgresStore.open(dsn) as store, store.subscribe() as sub:
+        for grant in (
+            "SELECT, INSERT, UPDATE, DELETE ON resources",
+            "SELECT, INSERT, DELETE ON resource_changes",
+            "USAGE, SELECT ON SEQUENCE resource_changes_id_seq",
+            "SELECT ON kuma_schema_migrations",
+        ):
+            await sql(migrated_db, f'GRANT {grant} TO "{role}"')
+        dsn = role_dsn(migrated_db, role)
+        async with (
+            PostgresStore.open(dsn, change_retention=0.5) as store,
+            store.subscribe() as sub,
+        ):
             await store.create(mesh("m"))
             await store.create(dataplane("dp", "m"), owner=mesh_key("m"))
             res = await store.get(r.DATAPLANE, "dp", "m")
@@ -641,6 +669,64 @@ async def test_run_needs_only_row_privileges(migrated_db: str, postgres_server: 
                 ChangeEvent(ChangeOp.UPDATE, "Dataplane", "m", "dp"),
             ]
             assert (await store.list(r.DATAPLANE)).total == 0
+
+            async def pruned() -> bool:
+                return await rows_in_change_log(migrated_db) == 0
+
+            await eventually(pruned, "change rows pruned under this role too")
     finally:
         await sql(migrated_db, f'DROP OWNED BY "{role}"')
+        await sql(postgres_server, f'DROP ROLE IF EXISTS "{role}"')
+
+
+async def test_migrating_a_version_2_database_keeps_its_data_and_its_users(
+    postgres_db: str, postgres_server: str
+) -> None:
+    """A database a previous kuma-py migrated to version 2 and wrote to, used by a role granted
+    what that version's docs asked for, moves to the change log without losing anything."""
+    assert (await migrate_up(postgres_db, target_version=2)).version == 2
+    role = f"kuma_rw_{uuid.uuid4().hex[:8]}"
+    await sql(postgres_server, f'CREATE ROLE "{role}" LOGIN')
+    try:
+        await sql(postgres_db, f'GRANT SELECT, INSERT, UPDATE, DELETE ON resources TO "{role}"')
+        await sql(postgres_db, f'GRANT SELECT ON kuma_schema_migrations TO "{role}"')
+        insert = (
+            "INSERT INTO resources (name, mesh, type, version, spec, owner_name, owner_mesh, "
+            "owner_type) VALUES ($1, $2, $3, 3, $4, $5, $6, $7)"
+        )
+        await sql(postgres_db, insert, "m", "", "Mesh", "{}", None, None, None)
+        spec = dataplane("dp", "m", port=4242).spec_json()
+        await sql(postgres_db, insert, "dp", "m", "Dataplane", spec, "m", "", "Mesh")
+
+        result = await migrate_up(postgres_db)
+        assert result.applied == ("0003_resource_change_log",)
+        assert (result.previous_version, result.version) == (2, 3)
+        triggers = await sql(
+            postgres_db,
+            "SELECT string_agg(tgname, ',') FROM pg_trigger "
+            "WHERE tgrelid = 'resources'::regclass AND NOT tgisinternal",
+        )
+        assert triggers == "resources_record_change"
+        assert await sql(postgres_db, "SELECT to_regproc('kuma_notify_resource_change')") is None
+        assert await rows_in_change_log(postgres_db) == 0
+
+        async with (
+            PostgresStore.open(role_dsn(postgres_db, role)) as store,
+            store.subscribe() as sub,
+        ):
+            old = await store.get(r.DATAPLANE, "dp", "m")
+            assert (old.meta.version, old.spec.networking.inbound[0].port) == ("3", 4242)
+            await store.update(old)
+            assert old.meta.version == "4"
+            assert await next_events(sub, 1) == [
+                ChangeEvent(ChangeOp.UPDATE, "Dataplane", "m", "dp")
+            ]
+            await store.delete(r.MESH, "m")  # the old rows' ownership cascades, with events
+            assert set(await next_events(sub, 2)) == {
+                ChangeEvent(ChangeOp.DELETE, "Mesh", "", "m"),
+                ChangeEvent(ChangeOp.DELETE, "Dataplane", "m", "dp"),
+            }
+            assert (await store.list(r.DATAPLANE)).total == 0
+    finally:
+        await sql(postgres_db, f'DROP OWNED BY "{role}"')
         await sql(postgres_server, f'DROP ROLE IF EXISTS "{role}"')

@@ -4,7 +4,7 @@
     store = await PostgresStore.connect(dsn)    # refuses an unmigrated database
     try:
         async with anyio.create_task_group() as tg:
-            await tg.start(store.run)           # keeps change events flowing
+            await tg.start(store.run)           # wake-ups, change-log reads, pruning
             ...
     finally:
         await store.close()
@@ -12,7 +12,8 @@
 See docs/postgres.md for operating it, and the submodules for the contracts.
 """
 
-from kuma.store.postgres.listener import CHANNEL
+from kuma.store.postgres.cursor import ChangeCursor
+from kuma.store.postgres.listener import CHANGES_TABLE, WAKE_CHANNEL, ChangeFeed
 from kuma.store.postgres.migrate import (
     Migration,
     MigrationResult,
@@ -27,9 +28,12 @@ from kuma.store.postgres.settings import TLS_MODES, ConnectOptions, PostgresSett
 from kuma.store.postgres.store import DEFAULT_MAX_CONNECTIONS, PostgresStore, StoreOptions
 
 __all__ = [
-    "CHANNEL",
+    "CHANGES_TABLE",
     "DEFAULT_MAX_CONNECTIONS",
     "TLS_MODES",
+    "WAKE_CHANNEL",
+    "ChangeCursor",
+    "ChangeFeed",
     "ConnectOptions",
     "ConnectionPool",
     "Migration",

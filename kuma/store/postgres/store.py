@@ -1,21 +1,24 @@
-"""PostgresStore: the ResourceStore contract on PostgreSQL (asyncpg + LISTEN/NOTIFY).
+"""PostgresStore: the ResourceStore contract on PostgreSQL (asyncpg + a change log table).
 
 Lifecycle (structured concurrency; no task is started behind the caller's back):
 
-    store = await PostgresStore.connect(dsn, ...)   # pool + schema check + LISTEN connection
+    store = await PostgresStore.connect(dsn, ...)   # pool + schema check + change-feed connection
     try:
         async with anyio.create_task_group() as tg:  # the control plane's root task group
-            await tg.start(store.run)               # keeps change events flowing (reconnects)
+            await tg.start(store.run)               # wake-ups, reads, pruning, reconnects
             ...                                     # until shutdown cancels the group
     finally:
         await store.close()                         # closes every connection, ends subscriptions
 
 `close()` also makes a running `run()` return, so calling it inside the group works too.
 
-`connect()` alone is enough for reads, writes and change events; `run()` only supervises the
-LISTEN connection (health checks, reconnect with backoff, `Resync` after a reconnect). Without
-it a lost LISTEN connection stays lost. `async with PostgresStore.open(...)` does all three steps
-for callers that own no task group (tools, tests).
+`connect()` alone is enough for reads, writes and change events: without `run()`, a
+subscriber waiting in `receive()` reads the change log itself (listener.py), so it sees this
+store's writes at once and other instances' writes within `poll_interval`. `run()` is what a
+control plane starts: it reads the log continuously, sends the wake-ups that let other
+instances see this one's writes within milliseconds, prunes old change rows and keeps the
+connection healthy. `async with PostgresStore.open(...)` does all three steps for callers that
+own no task group (tools, tests).
 
 Rows keep each spec as its proto3-JSON text; reads hand it to `Resource(spec_json=...)`, so a
 listing never builds protobuf messages. Every operation is one statement, one round trip on a
@@ -42,8 +45,8 @@ from kuma.errors import (
 )
 from kuma.model.resource import Resource, ResourceKey, ResourceMeta, ResourceType
 from kuma.store.base import ListResult, ResourceStore, now, parse_offset
-from kuma.store.events import EventBus, Subscription
-from kuma.store.postgres.listener import ChangeListener
+from kuma.store.events import Subscription
+from kuma.store.postgres.listener import ChangeFeed
 from kuma.store.postgres.migrate import latest_version, newer_schema_error, read_schema_version
 from kuma.store.postgres.pool import ConnectionPool
 from kuma.store.postgres.settings import ConnectOptions, PostgresSettings, driver_errors
@@ -92,7 +95,8 @@ class StoreOptions(ConnectOptions, total=False):
     min_connections: int
     reconnect_min: float
     reconnect_max: float
-    health_check_interval: float
+    poll_interval: float
+    change_retention: float
 
 
 def _version_number(version: str) -> int | None:
@@ -109,14 +113,12 @@ class PostgresStore(ResourceStore):
         self,
         settings: PostgresSettings,
         pool: ConnectionPool,
-        bus: EventBus,
-        listener: ChangeListener,
+        feed: ChangeFeed,
     ) -> None:
         """Use `connect()`."""
         self.settings = settings
         self._pool = pool
-        self._bus = bus
-        self._listener = listener
+        self._feed = feed
         self._closed = False
 
     @classmethod
@@ -138,15 +140,18 @@ class PostgresStore(ResourceStore):
         tls_ca_path: str | None = None,
         reconnect_min: float = 0.5,
         reconnect_max: float = 30.0,
-        health_check_interval: float = 10.0,
+        poll_interval: float = 1.0,
+        change_retention: float = 600.0,
     ) -> PostgresStore:
-        """Open the pool and the LISTEN connection, after checking the schema version.
+        """Open the pool and the change feed's connection, after checking the schema version.
 
         Kuma's keys: `store.postgres.{host, port, user, password, dbName (database),
         connectionTimeout (connect_timeout, seconds), maxOpenConnections (max_connections),
         tls.{mode, certPath, keyPath, caPath}}`. `max_connections=0` means
-        DEFAULT_MAX_CONNECTIONS. `reconnect_*` bound the LISTEN connection's reconnect backoff
-        and `health_check_interval` how often `run()` probes it (seconds).
+        DEFAULT_MAX_CONNECTIONS. `reconnect_*` bound the change feed's reconnect backoff,
+        `poll_interval` is how often it reads the change log without being woken (which also
+        checks its connection), and `change_retention` how long change rows are kept after
+        being read (seconds; every instance on a database should use the same value).
 
         Raises DatabaseNotMigratedError when the schema is missing or older than this kuma-py
         needs, and StoreError when the server cannot be reached or the schema is newer.
@@ -169,13 +174,13 @@ class PostgresStore(ResourceStore):
         max_size = max_connections or DEFAULT_MAX_CONNECTIONS
         min_size = min(min_connections, max_size)
         pool = ConnectionPool(settings, max_size=max_size, min_size=min_size)
-        bus = EventBus()
-        listener = ChangeListener(
+        feed = ChangeFeed(
             settings,
-            bus,
+            pool,
             reconnect_min=reconnect_min,
             reconnect_max=reconnect_max,
-            health_check_interval=health_check_interval,
+            poll_interval=poll_interval,
+            retention=change_retention,
         )
         try:
             await pool.open()
@@ -185,13 +190,13 @@ class PostgresStore(ResourceStore):
                 raise DatabaseNotMigratedError()
             if version > latest_version():
                 raise newer_schema_error(version)
-            await listener.start()
+            await feed.start()
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await listener.close()
+                await feed.close()
                 await pool.close()
             raise
-        return cls(settings, pool, bus, listener)
+        return cls(settings, pool, feed)
 
     @classmethod
     @asynccontextmanager
@@ -213,11 +218,13 @@ class PostgresStore(ResourceStore):
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Supervise the LISTEN connection until `close()`; start it in the root task group."""
-        await self._listener.run(task_status=task_status)
+        """Follow the change log, wake other instances after writes, prune old change rows and
+        reconnect when needed, until `close()`; start it in the root task group."""
+        await self._feed.run(task_status=task_status)
 
     async def close(self) -> None:
-        """Stop `run()`, close the LISTEN connection and the pool, end every subscription.
+        """Stop `run()`, close the change feed's connection and the pool, end every
+        subscription.
 
         Idempotent; shielded from cancellation and bounded in time, so it is safe in `finally`.
         """
@@ -225,20 +232,24 @@ class PostgresStore(ResourceStore):
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
-            await self._listener.close()
+            await self._feed.close()
             await self._pool.close()
-        self._bus.close()
 
     # -- diagnostics ----------------------------------------------------------------------------
 
     @property
     def listener_backend_pid(self) -> int | None:
-        """Server process id of the LISTEN connection (None while it is down)."""
-        return self._listener.backend_pid
+        """Server process id of the change feed's connection (None while it is down)."""
+        return self._feed.backend_pid
 
     @property
     def listener_connected(self) -> bool:
-        return self._listener.connected
+        return self._feed.connected
+
+    @property
+    def change_feed(self) -> ChangeFeed:
+        """The reader of the change log (position, pending ids, counters)."""
+        return self._feed
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -259,6 +270,7 @@ class PostgresStore(ResourceStore):
                 if owner is None:
                     raise
                 raise ResourceNotFoundError(owner.type, owner.name, owner.mesh) from None
+        self._feed.wrote()
         meta.version = "1"
         meta.creation_time = ts
         meta.modification_time = ts
@@ -283,6 +295,7 @@ class PostgresStore(ResourceStore):
             raise ResourceNotFoundError(rtype, meta.name, meta.mesh)
         if row is None:
             raise ResourceConflictError(rtype, meta.name, meta.mesh)
+        self._feed.wrote()
         meta.version = str(row[0])
         meta.creation_time = row[1]
         meta.modification_time = ts
@@ -292,6 +305,7 @@ class PostgresStore(ResourceStore):
             status = await self._pool.execute(_DELETE, name, mesh, rtype.name)
         if status == "DELETE 0":
             raise ResourceNotFoundError(rtype.name, name, mesh)
+        self._feed.wrote()
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -340,4 +354,4 @@ class PostgresStore(ResourceStore):
         return ListResult(items, total, next_offset)
 
     def subscribe(self, *, max_buffer: int = 10_000) -> Subscription:
-        return self._bus.subscribe(max_buffer=max_buffer)
+        return self._feed.subscribe(max_buffer=max_buffer)
