@@ -21,7 +21,9 @@ __all__ = [
     "HEALTH_CHECK",
     "MESH",
     "PROXY_TEMPLATE",
+    "RETRY",
     "SECRET",
+    "TIMEOUT",
     "TRAFFIC_LOG",
     "TRAFFIC_PERMISSION",
     "TRAFFIC_ROUTE",
@@ -127,6 +129,9 @@ SECRET = _t("Secret", system_pb.Secret, Scope.MESH, "secrets", "secret", "secret
 ZONE = _t("Zone", system_pb.Zone, Scope.GLOBAL, "zones", "zone", "zones")
 # Kuma keeps zone insights in mesh `default` without an owner (multizone only).
 ZONE_INSIGHT = _t("ZoneInsight", system_pb.ZoneInsight, Scope.MESH, "zone-insights", owner=None)
+# Policies Kuma added after 0.7.3, with Kuma 1.1's shapes and rules.
+RETRY = _t("Retry", mesh_pb.Retry, Scope.MESH, "retries", "retry", "retries")
+TIMEOUT = _t("Timeout", mesh_pb.Timeout, Scope.MESH, "timeouts", "timeout", "timeouts")
 
 # Order matters: it is the order of Kuma's REST definitions and of kumactl's help texts.
 _TYPES: tuple[ResourceType, ...] = (
@@ -144,6 +149,8 @@ _TYPES: tuple[ResourceType, ...] = (
     SECRET,
     ZONE,
     ZONE_INSIGHT,
+    RETRY,
+    TIMEOUT,
 )
 _BY_NAME = {t.name: t for t in _TYPES}
 _BY_REST = {t.rest_path: t for t in _TYPES if t.rest_path and not t.admin_only}
@@ -184,6 +191,8 @@ def kumactl_delete_names() -> list[str]:
         TRAFFIC_TRACE,
         FAULT_INJECTION,
         CIRCUIT_BREAKER,
+        RETRY,
+        TIMEOUT,
         SECRET,
         ZONE,
     )

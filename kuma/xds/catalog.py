@@ -38,6 +38,8 @@ POLICY_TYPES: tuple[ResourceType, ...] = (
     registry.TRAFFIC_LOG,
     registry.TRAFFIC_TRACE,
     registry.PROXY_TEMPLATE,
+    registry.RETRY,
+    registry.TIMEOUT,
 )
 _POLICY_NAMES = {t.name for t in POLICY_TYPES}
 _WATCHED = {registry.MESH.name, registry.DATAPLANE.name, *_POLICY_NAMES}

@@ -16,6 +16,8 @@ from kuma.model.validators.fault_injection import validate_fault_injection
 from kuma.model.validators.health_check import validate_health_check
 from kuma.model.validators.mesh import validate_mesh
 from kuma.model.validators.proxy_template import validate_proxy_template
+from kuma.model.validators.retry import validate_retry
+from kuma.model.validators.timeout import validate_timeout
 from kuma.model.validators.traffic_log import validate_traffic_log
 from kuma.model.validators.traffic_permission import validate_traffic_permission
 from kuma.model.validators.traffic_route import validate_traffic_route
@@ -39,4 +41,6 @@ VALIDATORS: dict[str, Validator] = {
     "FaultInjection": validate_fault_injection,
     "CircuitBreaker": validate_circuit_breaker,
     "Zone": validate_zone,
+    "Retry": validate_retry,
+    "Timeout": validate_timeout,
 }
