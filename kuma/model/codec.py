@@ -536,7 +536,8 @@ def _out(kind: _Kind, value: Any) -> Any:
     if kind.message is not None:
         return _encode_message(value)
     if kind.enum is not None:
-        return getattr(value, "proto_name", None) or value.name
+        # A number no enum member has (proto3 enums are open) is written as that number.
+        return getattr(value, "proto_name", None) or value.name or int(value)
     return _out_scalar(kind.proto_type, value)
 
 

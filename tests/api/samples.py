@@ -111,6 +111,30 @@ _SPECS: dict[str, dict[str, Any]] = {
             }
         ]
     },
+    "Retry": {
+        "sources": [{"match": {"kuma.io/service": "web"}}],
+        "destinations": [{"match": {"kuma.io/service": "backend"}}],
+        "conf": {
+            "http": {
+                "numRetries": 5,
+                "perTryTimeout": "0.200s",
+                "backOff": {"baseInterval": "0.020s", "maxInterval": "1s"},
+                "retriableStatusCodes": [500, 504],
+            },
+            "grpc": {"numRetries": 3, "retryOn": ["cancelled", "unavailable"]},
+            "tcp": {"maxConnectAttempts": 3},
+        },
+    },
+    "Timeout": {
+        "sources": [{"match": {"kuma.io/service": "web"}}],
+        "destinations": [{"match": {"kuma.io/service": "backend"}}],
+        "conf": {
+            "connectTimeout": "5s",
+            "tcp": {"idleTimeout": "3600s"},
+            "http": {"requestTimeout": "15s", "idleTimeout": "3600s"},
+            "grpc": {"streamIdleTimeout": "300s", "maxStreamDuration": "1800s"},
+        },
+    },
 }
 
 

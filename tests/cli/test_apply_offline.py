@@ -127,7 +127,8 @@ def test_missing_file(offline: KumactlRunner, tmp_path: Path) -> None:
             "type: Gateway\nname: gw\nmesh: default\n",
             'YAML contains invalid resource: unknown resource type "Gateway". Known types: Mesh, '
             "Dataplane, DataplaneInsight, HealthCheck, ProxyTemplate, TrafficPermission, TrafficLog, "
-            "TrafficRoute, TrafficTrace, FaultInjection, CircuitBreaker, Secret, Zone, ZoneInsight",
+            "TrafficRoute, TrafficTrace, FaultInjection, CircuitBreaker, Secret, Zone, ZoneInsight, "
+            "Retry, Timeout",
         ),
         (
             "unknown-field",

@@ -398,7 +398,7 @@ def test_delete_unknown_type_and_other_mesh(kctl: KumactlRunner, cp: ControlPlan
     assert result.stderr == (
         "Error: unknown TYPE: gateway. Allowed values: mesh, dataplane, healthcheck, "
         "proxytemplate, traffic-log, traffic-permission, traffic-route, traffic-trace, "
-        "fault-injection, circuit-breaker, secret, zone\n"
+        "fault-injection, circuit-breaker, retry, timeout, secret, zone\n"
     )
     ok(kctl("apply", input="type: Mesh\nname: demo\n"))
     ok(kctl("apply", input=PERMISSION.replace("mesh: default", "mesh: demo")))

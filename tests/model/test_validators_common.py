@@ -57,6 +57,8 @@ def test_every_type_kuma_validates_has_a_validator_wired_into_the_registry() -> 
         "FaultInjection",
         "CircuitBreaker",
         "Zone",
+        "Retry",
+        "Timeout",
     }
     # Kuma 0.7.3 accepts any DataplaneInsight, Secret and ZoneInsight spec.
     assert set(VALIDATORS) == with_validator

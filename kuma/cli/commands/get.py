@@ -25,8 +25,10 @@ def kumactl_types() -> list[ResourceType]:
 
 
 def plural_word(rtype: ResourceType) -> str:
-    """`Meshes`, `Dataplanes`, `TrafficRoutes`."""
+    """`Meshes`, `Dataplanes`, `TrafficRoutes`, `Retries`."""
     name = rtype.name
+    if name.endswith("y") and name[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return name[:-1] + "ies"
     return name + ("es" if name.endswith(("s", "sh", "ch", "x")) else "s")
 
 
