@@ -67,6 +67,13 @@ VALID = {
             backOff:
               baseInterval: 25ms
         """,
+    "negative durations pass, as in Kuma": SELECTORS
+    + """
+        conf:
+          http:
+            perTryTimeout: -1s
+            backOff: {baseInterval: -25ms, maxInterval: -1s}
+        """,
     "wildcard service selectors": """
         sources:
         - match: {kuma.io/service: "*"}

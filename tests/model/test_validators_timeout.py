@@ -39,6 +39,12 @@ VALID = {
           http: {idleTimeout: 10s}
           grpc: {maxStreamDuration: 0.5s}
         """,
+    "negative durations pass, as in Kuma": SELECTORS
+    + """
+        conf:
+          tcp: {idleTimeout: -5s}
+          grpc: {streamIdleTimeout: -1m}
+        """,
     "proto3-JSON durations": SELECTORS
     + """
         conf:
