@@ -6,10 +6,17 @@ controllers) goes through here, so the rules live in one place:
 * names and meshes are validated, then the spec with the type's validator;
 * a mesh-scoped resource needs its Mesh (MeshNotFoundError otherwise) and is owned by it, so
   deleting a Mesh deletes everything in it; a DataplaneInsight is owned by its Dataplane;
-* Mesh defaults (prometheus backend port, path, tags) are applied on create and update.
+* Mesh defaults (prometheus backend port, path, tags) are applied on create and update;
+* with a `mesh_ca` hook (`kuma.manager.ca.enable_mesh_ca`), a Mesh's CA backends are validated
+  before it is written and its enabled CA is ensured (a builtin CA is created) with it.
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import anyio
 
 from kuma.errors import (
     MeshNotFoundError,
@@ -23,12 +30,17 @@ from kuma.model.validators import validate_meta
 from kuma.store.base import ListResult, ResourceStore, StrictResourceStore
 from kuma.store.events import Subscription
 
+if TYPE_CHECKING:
+    from kuma.manager.ca import MeshCaHook
+
 __all__ = ["ResourceManager"]
 
 
 class ResourceManager:
-    def __init__(self, store: ResourceStore) -> None:
+    def __init__(self, store: ResourceStore, *, mesh_ca: MeshCaHook | None = None) -> None:
         self.store = store if isinstance(store, StrictResourceStore) else StrictResourceStore(store)
+        self.mesh_ca = mesh_ca
+        """Mesh CA lifecycle (validate backends, ensure the enabled CA); None: no CA handling."""
 
     # -- validation -----------------------------------------------------------------------------
 
@@ -74,6 +86,8 @@ class ResourceManager:
     async def create(self, resource: Resource) -> None:
         self.apply_defaults(resource)
         self.validate(resource)
+        if resource.type is registry.MESH and self.mesh_ca is not None:
+            await self.mesh_ca.validate(resource.meta.name, resource.spec, None)
         if resource.type.mesh_scoped:
             await self._require_mesh(resource.meta.mesh)
         owner = self._owner(resource)
@@ -86,10 +100,24 @@ class ResourceManager:
             if owner is not None and e.type_name == registry.MESH.name:
                 raise MeshNotFoundError(resource.meta.mesh) from None
             raise
+        if resource.type is registry.MESH and self.mesh_ca is not None:
+            # the CA's Secrets are owned by the Mesh, so it is ensured once the Mesh exists;
+            # a Mesh whose CA cannot be created is not left behind
+            try:
+                await self.mesh_ca.ensure(resource.meta.name, resource.spec)
+            except BaseException:
+                # the CA error is the one to report, not a failed clean-up
+                with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                    await self.store.delete(registry.MESH, resource.meta.name)
+                raise
 
     async def update(self, resource: Resource) -> None:
         self.apply_defaults(resource)
         self.validate(resource)
+        if resource.type is registry.MESH and self.mesh_ca is not None:
+            current = await self.store.get(registry.MESH, resource.meta.name)
+            await self.mesh_ca.validate(resource.meta.name, resource.spec, current.spec)
+            await self.mesh_ca.ensure(resource.meta.name, resource.spec)
         await self.store.update(resource)
 
     async def upsert(self, resource: Resource) -> bool:
