@@ -654,7 +654,7 @@ async def test_run_needs_only_row_privileges(migrated_db: str, postgres_server: 
             await sql(migrated_db, f'GRANT {grant} TO "{role}"')
         dsn = role_dsn(migrated_db, role)
         async with (
-            PostgresStore.open(dsn, change_retention=0.5) as store,
+            PostgresStore.open(dsn, change_retention=0.5, poll_interval=0.1) as store,
             store.subscribe() as sub,
         ):
             await store.create(mesh("m"))

@@ -40,6 +40,7 @@ import math
 import time
 import uuid
 from collections import deque
+from functools import partial
 
 import anyio
 import anyio.abc
@@ -64,6 +65,12 @@ log = structlog.get_logger("kuma.store.postgres")
 
 _OPS = {op.value: op for op in ChangeOp}
 
+# The reader's connection plans every query for its actual parameters, and never scans the
+# whole log when the primary key can answer: a new log has no statistics (nor does a cached
+# generic plan know that `id > $1` selects only the newest rows), and the planner would
+# otherwise pick a sequential scan of a table holding minutes of changes, several times a
+# second.
+_READER_SETTINGS = "SET plan_cache_mode = force_custom_plan; SET enable_seqscan = off"
 _READ = """
 SELECT id, op, type, mesh, name FROM resource_changes
 WHERE id > $1 OR id = ANY($2::bigint[])
@@ -85,7 +92,20 @@ _IDS_BETWEEN = (
     "SELECT coalesce(array_agg(id), '{}') FROM resource_changes WHERE id > $1 AND id <= $2"
 )
 _WAKE = "SELECT pg_notify($1, $2)"
-_PRUNE = "DELETE FROM resource_changes WHERE id <= $1 AND id <> ALL($2::bigint[])"
+
+
+async def _prune(conn: asyncpg.Connection, high: int, holes: list[int]) -> int:
+    """Delete change rows up to `high` except `holes`; how many were deleted. The numbers are
+    inline (planned for them, not a cached generic plan) and the primary key is preferred, as
+    on the reader's connection."""
+    keep = ",".join(str(int(hole)) for hole in holes)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        status: str = await conn.execute(
+            f"DELETE FROM resource_changes WHERE id <= {int(high)} AND id <> ALL('{{{keep}}}')"
+        )
+    return int(status.rsplit(" ", 1)[-1])
+
 
 _BACKGROUND_ERRORS: tuple[type[BaseException], ...] = (StoreError, *DRIVER_ERRORS)
 
@@ -105,8 +125,8 @@ class ChangeFeed:
         reconnect_max: float = 30.0,
         poll_interval: float = 1.0,
         retention: float = 600.0,
-        wake_interval: float = 0.005,
-        read_interval: float = 0.002,
+        wake_interval: float = 0.02,
+        read_interval: float = 0.01,
         settle_after: float = 0.1,
         batch: int = 5000,
     ) -> None:
@@ -115,8 +135,11 @@ class ChangeFeed:
         between two wake-up NOTIFYs. `read_interval`: at least this long between two reads (a
         batching window). `settle_after`: how long an id may be missing before asking which
         transactions could still commit it (see `cursor`). `batch`: rows per read at most."""
-        if poll_interval <= 0 or retention <= 0:
-            raise ValueError("poll_interval and retention must be positive")
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+        if retention < 4 * poll_interval:
+            # A reader that has not read for retention / 2 assumes it missed pruned rows.
+            raise ValueError("the change retention must be at least 4 poll intervals")
         self._settings = settings
         self._pool = pool
         self._bus = EventBus()
@@ -382,6 +405,7 @@ class ChangeFeed:
         conn = await self._settings.connect(application_name="kuma-cp change listener")
         try:
             with anyio.fail_after(self._timeout):
+                await conn.execute(_READER_SETTINGS)
                 await conn.add_listener(WAKE_CHANNEL, self._on_wake)
                 cursor = await self._restart_cursor(conn)
         except DRIVER_ERRORS as e:
@@ -477,8 +501,7 @@ class ChangeFeed:
             _, high, holes = chosen
             try:
                 with anyio.fail_after(max(self._timeout, 30.0)):
-                    status = await self._pool.execute(_PRUNE, high, holes)
-                self.pruned += int(status.rsplit(" ", 1)[-1])
+                    self.pruned += await self._pool.run(partial(_prune, high=high, holes=holes))
             except _BACKGROUND_ERRORS as e:
                 log.warning("could not prune old change rows", error=str(e))
 
