@@ -84,9 +84,9 @@ async def test_creating_a_mesh_with_builtin_mtls_creates_its_ca(manager: Resourc
     usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
     assert usage.key_cert_sign
     assert usage.crl_sign
-    assert not (usage.digital_signature)
-    assert not (usage.key_encipherment)
-    assert not (usage.key_agreement)
+    assert not usage.digital_signature
+    assert not usage.key_encipherment
+    assert not usage.key_agreement
 
     # valid from 10 s before creation, for 10 years
     assert before - dt.timedelta(seconds=11) <= cert.not_valid_before_utc <= after
