@@ -155,6 +155,8 @@ class ProxyIdentity:
         self.expires_at: dt.datetime | None = None
         self.rotate_at: dt.datetime | None = None
         self.regenerations = 0
+        self.retry_after: dt.datetime | None = None
+        """After a failed renewal, periodic checks wait until then (events do not)."""
         self.scheduled = False
         """A background reconcile is queued (so events do not pile them up)."""
 
@@ -183,7 +185,10 @@ class ProxyIdentity:
         return None
 
     def due(self, now: dt.datetime) -> bool:
-        """4/5 of the current certificate's lifetime has passed."""
+        """4/5 of the current certificate's lifetime has passed (and no failed renewal is
+        waiting for `retry_after`)."""
+        if self.retry_after is not None and now < self.retry_after:
+            return False
         return self.rotate_at is not None and now >= self.rotate_at
 
     def publish(
@@ -205,6 +210,7 @@ class ProxyIdentity:
         # Kuma: regenerate after 4/5 of the configured lifetime, counted from issuing
         self.rotate_at = issued_at + validity * 4 / 5
         self.regenerations += 1
+        self.retry_after = None
         self.generation += 1
         self._changed.set()
         self._changed = anyio.Event()

@@ -86,6 +86,7 @@ if TYPE_CHECKING:
     from kuma.manager.manager import ResourceManager
 
 __all__ = [
+    "RENEWAL_RETRY",
     "SDS_DELTA_METHOD",
     "SDS_FETCH_METHOD",
     "SDS_STREAM_METHOD",
@@ -102,6 +103,9 @@ DiscoveryRequest: Any = discovery_pb2.DiscoveryRequest
 DiscoveryResponse: Any = discovery_pb2.DiscoveryResponse
 
 log = structlog.get_logger("kuma.sds")
+
+RENEWAL_RETRY = dt.timedelta(seconds=30)
+"""After a renewal failed, a due certificate is tried again this much later (events retry now)."""
 
 _BROKEN = (StreamTerminatedError, ProtocolError, ConnectionError, H2ProtocolError)
 
@@ -448,7 +452,9 @@ class SdsServer:
         try:
             await self.reconcile(identity)
         except (ResourceNotFoundError, MtlsDisabledError, NoServicesError, CaError) as e:
-            # Envoy keeps the certificate it has; the next change or tick tries again
+            # Envoy keeps the certificate it has; the next change, or a tick after a while,
+            # tries again
+            identity.retry_after = self._clock() + RENEWAL_RETRY
             log.info(
                 "certificate not renewed",
                 mesh=proxy_id.mesh,
@@ -456,6 +462,7 @@ class SdsServer:
                 reason=str(e),
             )
         except Exception:
+            identity.retry_after = self._clock() + RENEWAL_RETRY
             log.exception("certificate renewal failed", mesh=proxy_id.mesh, dataplane=proxy_id.name)
 
     def _schedule_mesh_check(self, mesh: str) -> None:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-import anyio
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
-from kuma.ca import cert_secret_name
+from kuma.ca import cert_secret_name, key_secret_name
 from kuma.model import registry as r
-from kuma.model.resource import Resource, ResourceMeta
+from kuma.model.resource import Resource, ResourceKey, ResourceMeta
 from kuma.pb.kuma.mesh.v1alpha1 import DataplaneInsight, DiscoverySubscription
+from kuma.sds.server import RENEWAL_RETRY
 from kuma.xds.core import CLUSTER, ProxyId
 from kuma.xds.insights import InsightRecorder
 from kuma.xds.server.ads import AuthenticationError
@@ -42,19 +42,6 @@ async def ca_root(env: Env, backend: str = "ca-1") -> bytes:
     secret = await env.manager.get(r.SECRET, cert_secret_name("demo", backend), "demo")
     data: bytes = secret.spec.data
     return data
-
-
-async def wait_for(check: object, within: float, what: str) -> None:
-    assert callable(check)
-    with anyio.move_on_after(within):
-        while True:
-            result = check()
-            if hasattr(result, "__await__"):
-                result = await result
-            if result:
-                return
-            await anyio.sleep(0.02)
-    raise AssertionError(f"{what}: not within {within} s")
 
 
 async def test_a_stream_gets_the_mesh_ca_and_its_identity() -> None:
@@ -292,3 +279,30 @@ async def test_fetch_secrets_answers_once() -> None:
         with pytest.raises(GRPCError) as e:
             await fetch(env, "mesh_ca", node_id="demo.nope")
         assert e.value.status == Status.NOT_FOUND
+
+
+async def test_a_failed_renewal_keeps_the_certificate_and_is_retried_later() -> None:
+    async with sds_env() as env, env.client() as client:
+        await client.send(request("identity_cert"))
+        first = await client.recv()
+        await client.send(ack(first, "identity_cert"))
+
+        # the CA's key goes missing: renewal fails, Envoy keeps what it has
+        key_name = key_secret_name("demo", "ca-1")
+        key = await env.manager.get(r.SECRET, key_name, "demo")
+        await env.manager.delete(r.SECRET, key_name, "demo")
+        env.clock.advance(dt.timedelta(minutes=49))
+        assert await client.nothing_within(0.4)
+        identity = env.server.identity(WEB)
+        assert identity is not None
+        assert identity.retry_after == env.clock.now + RENEWAL_RETRY
+        assert identity.regenerations == 1
+
+        # the key is back; the next try after RENEWAL_RETRY renews
+        restored = Resource(r.SECRET, ResourceMeta(key_name, "demo"), key.spec)
+        await env.manager.store.create(restored, owner=ResourceKey("Mesh", "", "demo"))
+        assert await client.nothing_within(0.3)
+        env.clock.advance(RENEWAL_RETRY)
+        second = await client.recv(within=5)
+        assert identity_cert(second).serial_number != identity_cert(first).serial_number
+        assert identity.retry_after is None
