@@ -4,6 +4,9 @@ Each function takes the DSN of a server it may create databases on (the admin DS
 KUMA_TEST_POSTGRES_DSN), creates a scratch database, migrates it, measures, and drops it.
 
     python -m tools.bench_postgres [--dsn postgresql://...] [--seconds 3] [--concurrency 16]
+
+Prints JSON lines: optimistic_updates, list_1000_dataplanes, and the write -> event latency
+between two instances, idle and under the optimistic-update load (event_latency_*).
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from kuma.errors import ResourceConflictError
 from kuma.model import registry as r
 from kuma.model.resource import Resource, ResourceKey, ResourceMeta
 from kuma.pb.kuma.mesh import v1alpha1 as pb
+from kuma.store.events import ChangeEvent
 from kuma.store.postgres import PostgresStore, migrate_up
 
-__all__ = ["bench_list", "bench_optimistic_updates", "scratch_database"]
+__all__ = ["bench_event_latency", "bench_list", "bench_optimistic_updates", "scratch_database"]
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -139,14 +143,21 @@ async def bench_optimistic_updates(
     -> update(version), retrying on ResourceConflictError, on dataplanes picked at random from
     `resources` (so the figure is throughput, not contention; conflicts are reported).
 
+    As in kuma-cp, the store runs `run()` and one subscriber consumes every change event (the
+    mesh catalog's role), so the figure includes the cost of producing and delivering them.
+
     `pool_size` defaults to `concurrency` connections. Returns updates_per_s, updates,
     conflicts, the latency of one successful read-modify-write (p50_ms, p99_ms), the CPU one
     update costs in this process and in the server's backends (client_cpu_us, server_cpu_us;
-    the latter None for a remote server), and the setup.
+    the latter None for a remote server), the events the subscriber received while measuring
+    (events), and the setup.
     """
     async with scratch_database(dsn, synchronous_commit=synchronous_commit) as db:
         pool = pool_size or concurrency
-        async with PostgresStore.open(db, max_connections=pool, min_connections=pool) as store:
+        async with (
+            PostgresStore.open(db, max_connections=pool, min_connections=pool) as store,
+            store.subscribe(max_buffer=1_000_000) as sub,
+        ):
             await _fill(store, resources)
             names = [f"dp-{i:05d}" for i in range(resources)]
             updates = conflicts = 0
@@ -173,7 +184,17 @@ async def bench_optimistic_updates(
                         updates += 1
                         latencies.append(time.perf_counter() - started)
 
+            events = 0
+
+            async def consume() -> None:
+                nonlocal events
+                while not stop.is_set():
+                    batch = [await sub.receive(), *sub.drain()]
+                    if measuring:
+                        events += len(batch)
+
             async with anyio.create_task_group() as tg:
+                tg.start_soon(consume)
                 for i in range(concurrency):
                     tg.start_soon(worker, i)
                 await anyio.sleep(min(1.0, seconds / 3))  # warm up: pool, prepared statements
@@ -188,6 +209,7 @@ async def bench_optimistic_updates(
                 client_cpu = time.process_time() - client_before
                 server_after = _cpu_seconds(pids)
                 stop.set()
+                tg.cancel_scope.cancel()  # the consumer may be waiting for an event
     server_cpu = (
         server_after - server_before
         if server_before is not None and server_after is not None
@@ -203,11 +225,98 @@ async def bench_optimistic_updates(
         # when they run on this machine). On a shared machine these are steadier than the rate.
         "client_cpu_us": round(client_cpu / updates * 1e6) if updates else None,
         "server_cpu_us": round(server_cpu / updates * 1e6) if updates and server_cpu else None,
+        "events": events,
         "seconds": round(elapsed, 2),
         "concurrency": concurrency,
         "pool_size": pool,
         "resources": resources,
         "synchronous_commit": synchronous_commit,
+    }
+
+
+async def bench_event_latency(
+    dsn: str = DEFAULT_DSN,
+    samples: int = 200,
+    *,
+    interval: float = 0.02,
+    load_concurrency: int = 0,
+    resources: int = 1000,
+) -> dict[str, Any]:
+    """Write -> event latency between two control planes on one database: instance A creates
+    `samples` meshes, one every `interval` seconds; instance B (another PostgresStore, both
+    running `run()`) receives the events. Latency = event received by B - A's create returned.
+
+    With `load_concurrency` > 0, A also runs that many optimistic-update workers on `resources`
+    dataplanes meanwhile (the events B must deliver include theirs). Both instances share this
+    process and its event loop, so B's reader competes with A's workers for one CPU, as two
+    kuma-cp on one small machine would. Returns p50_ms, p99_ms, max_ms, lost (probes whose
+    event never arrived within 5 s), updates_per_s of the load, and the setup.
+    """
+    async with scratch_database(dsn) as db:
+        pool = max(load_concurrency, 4)
+        async with (
+            PostgresStore.open(db, max_connections=pool, min_connections=pool) as a,
+            PostgresStore.open(db) as b,
+            b.subscribe(max_buffer=1_000_000) as sub,
+        ):
+            if load_concurrency:
+                await _fill(a, resources)
+            names = [f"dp-{i:05d}" for i in range(resources)]
+            written: dict[str, float] = {}
+            latencies: list[float] = []
+            stop = anyio.Event()
+            all_received = anyio.Event()
+            updates = 0
+
+            async def receive() -> None:
+                while True:
+                    event = await sub.receive()
+                    now = time.perf_counter()
+                    if isinstance(event, ChangeEvent) and event.name in written:
+                        latencies.append(now - written.pop(event.name))
+                        if stop.is_set() and not written:
+                            all_received.set()
+
+            async def load(seed: int) -> None:
+                nonlocal updates
+                rng = random.Random(seed)
+                while not stop.is_set():
+                    res = await a.get(r.DATAPLANE, rng.choice(names), "default")
+                    res.spec.networking.inbound[0].port += 1
+                    try:
+                        await a.update(res)
+                        updates += 1
+                    except ResourceConflictError:
+                        pass
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(receive)
+                for i in range(load_concurrency):
+                    tg.start_soon(load, i)
+                await anyio.sleep(0.5)  # warm up
+                began = time.perf_counter()
+                counted = updates
+                for i in range(samples):
+                    name = f"probe-{i:05d}"
+                    await a.create(Resource(r.MESH, ResourceMeta(name=name)))
+                    written[name] = time.perf_counter()
+                    await anyio.sleep(interval)
+                elapsed = time.perf_counter() - began
+                counted = updates - counted
+                stop.set()
+                if written:
+                    with anyio.move_on_after(5):
+                        await all_received.wait()
+                tg.cancel_scope.cancel()
+    return {
+        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 2) if latencies else None,
+        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 2) if latencies else None,
+        "max_ms": round(max(latencies) * 1000, 2) if latencies else None,
+        "lost": len(written),
+        "samples": samples,
+        "interval_s": interval,
+        "load_concurrency": load_concurrency,
+        "updates_per_s": round(counted / elapsed, 1) if load_concurrency else None,
     }
 
 
@@ -253,6 +362,10 @@ def main() -> None:
     print(json.dumps({"optimistic_updates": updates}))
     listing = asyncio.run(bench_list(args.dsn))
     print(json.dumps({"list_1000_dataplanes": listing}))
+    idle = asyncio.run(bench_event_latency(args.dsn))
+    print(json.dumps({"event_latency_idle": idle}))
+    loaded = asyncio.run(bench_event_latency(args.dsn, load_concurrency=args.concurrency))
+    print(json.dumps({"event_latency_under_load": loaded}))
 
 
 if __name__ == "__main__":

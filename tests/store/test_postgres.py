@@ -336,10 +336,11 @@ async def test_a_write_through_one_instance_is_an_event_in_another(migrated_db: 
 
 
 async def test_cascaded_deletes_are_events_in_every_instance(migrated_db: str) -> None:
-    writer = await PostgresStore.connect(migrated_db)
+    """The writer runs `run()` (it wakes other instances); the reader only connected (its
+    subscriber reads the change log itself when woken)."""
     reader = await PostgresStore.connect(migrated_db)
     try:
-        async with reader.subscribe() as sub:
+        async with PostgresStore.open(migrated_db) as writer, reader.subscribe() as sub:
             await writer.create(mesh("m"))
             await writer.create(dataplane("dp", "m"), owner=mesh_key("m"))
             insight = Resource(r.DATAPLANE_INSIGHT, ResourceMeta(name="dp", mesh="m"))
@@ -359,7 +360,6 @@ async def test_cascaded_deletes_are_events_in_every_instance(migrated_db: str) -
             await writer.create(mesh("after"))
             assert await next_change(sub) == ChangeEvent(ChangeOp.CREATE, "Mesh", "", "after")
     finally:
-        await writer.close()
         await reader.close()
 
 

@@ -157,7 +157,6 @@ class ChangeFeed:
 
         self._conn: asyncpg.Connection | None = None
         self._cursor = ChangeCursor(0)
-        self._opened = False
         self._closed = False
         self._closing = anyio.Event()
         self._kick = anyio.Event()  # something to read: a write here, a wake-up, a lost conn
@@ -272,6 +271,8 @@ class ChangeFeed:
         sub = _FeedSubscription(self, self._bus, max_buffer)
         # EventBus builds plain Subscriptions only; register ours the way subscribe() does.
         self._bus._subs.append(sub)
+        if self._closed:
+            sub.close()  # receive() ends at once, as for subscriptions open at close()
         return sub
 
     @property
@@ -422,7 +423,6 @@ class ChangeFeed:
         conn.add_termination_listener(self._on_termination)
         self._conn = conn
         self._cursor = cursor
-        self._opened = True
         self._last_ok = time.monotonic()
         self._last_writers_check = -math.inf
         self._read_soon = bool(cursor.holes)
