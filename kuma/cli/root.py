@@ -7,6 +7,7 @@ import click
 from kuma.cli.commands.apply import apply_command
 from kuma.cli.commands.config import config_group
 from kuma.cli.commands.delete import delete_command
+from kuma.cli.commands.generate import generate_group
 from kuma.cli.commands.get import get_group
 from kuma.cli.commands.inspect import inspect_group
 from kuma.cli.commands.misc import completion_group, help_command, version_command
@@ -44,6 +45,7 @@ def build_root() -> KumaRoot:
         completion_group(),
         config_group(),
         delete_command(),
+        generate_group(),
         get_group(),
         help_command(),
         inspect_group(),

@@ -20,7 +20,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
@@ -35,6 +35,7 @@ from kuma.cp.listeners import Listener
 from kuma.diagnostics import Readiness, build_diagnostics_app
 from kuma.errors import ResourceAlreadyExistsError
 from kuma.manager import ResourceManager
+from kuma.manager.ca import enable_mesh_ca
 from kuma.store.base import ResourceStore
 from kuma.version import __version__
 
@@ -120,6 +121,7 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
         Listener("diagnostics", "xdsServer.diagnosticsPort", "", cfg.xds_server.diagnostics_port),
         Listener("bootstrap", "bootstrapServer.port", "", cfg.bootstrap_server.port),
         Listener("xds", "xdsServer.grpcPort", "", cfg.xds_server.grpc_port),
+        Listener("sds", "sdsServer.grpcPort", "", cfg.sds_server.grpc_port),
     ]
 
 
@@ -161,7 +163,14 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
 class _Xds:
     """The xDS side of the control plane: catalog -> reconciler -> ADS server, plus insights."""
 
-    def __init__(self, cfg: KumaCpConfig, manager: ResourceManager, registry: Any) -> None:
+    def __init__(
+        self,
+        cfg: KumaCpConfig,
+        manager: ResourceManager,
+        registry: Any,
+        ca_managers: Mapping[str, Any],
+    ) -> None:
+        from kuma.sds import SdsServer, sds_hosts, sds_server_tls
         from kuma.xds.catalog import MeshCatalog, MeshChange
         from kuma.xds.generators import SnapshotGenerator
         from kuma.xds.insights import InsightRecorder
@@ -197,6 +206,17 @@ class _Xds:
             insights=self.insights,
             metrics=self.metrics,
         )
+        xds_host = cfg.bootstrap_server.params.xds_host or cfg.general.advertised_hostname
+        self.sds_tls = sds_server_tls(
+            cfg.sds_server.tls_cert_file,
+            cfg.sds_server.tls_key_file,
+            hosts=sds_hosts(xds_host, cfg.api_server.catalog.sds.url),
+        )
+        self.sds = SdsServer(
+            manager,
+            ca_managers,
+            refresh_interval=cfg.sds_server.dataplane_configuration_refresh_interval.total_seconds(),
+        )
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
         """Load every mesh, then start regenerating and flushing (before streams arrive)."""
@@ -219,9 +239,10 @@ async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event) -> None:
     log.debug("server stopped", server=listener.name)
 
 
-async def _serve_xds(server: Any, sock: socket.socket, stop: anyio.Event) -> None:
+async def _serve_grpc(run: Any, sock: socket.socket, stop: anyio.Event) -> None:
+    """A gRPC server's `run(sock=..., task_status=...)` until `stop` is set."""
     async with anyio.create_task_group() as tg:
-        await tg.start(functools.partial(server.run, sock=sock))
+        await tg.start(functools.partial(run, sock=sock))
         await stop.wait()
         tg.cancel_scope.cancel()
 
@@ -302,6 +323,7 @@ async def _run(
             async with anyio.create_task_group() as serving:
                 diagnostics = by_name.pop("diagnostics")
                 xds_listener = by_name.pop("xds")
+                sds_listener = by_name.pop("sds")
                 registry = CollectorRegistry()
                 log.info("listening", server=diagnostics.name, address=diagnostics.address)
                 serving.start_soon(
@@ -318,9 +340,10 @@ async def _run(
                     if run_store is not None:
                         await background.start(run_store)
                     manager = ResourceManager(store)
+                    ca_managers = enable_mesh_ca(manager)
                     await _create_defaults(cfg, manager)
                     apps = _apps(cfg, manager)
-                    xds = _Xds(cfg, manager, registry)
+                    xds = _Xds(cfg, manager, registry, ca_managers)
                     await xds.start(background)
                 if not startup.cancel_called:
                     for name, listener in by_name.items():
@@ -329,7 +352,17 @@ async def _run(
                     log.info("listening", server="xds", address=xds_listener.address)
                     assert xds_listener.sock is not None
                     xds_sock, xds_listener.sock = xds_listener.sock, None
-                    serving.start_soon(_serve_xds, xds.server, xds_sock, stop, name="xds")
+                    serving.start_soon(_serve_grpc, xds.server.run, xds_sock, stop, name="xds")
+                    log.info("listening", server="sds", address=sds_listener.address)
+                    sds_sock, sds_listener.sock = sds_listener.sock, None
+                    assert sds_sock is not None
+                    serving.start_soon(
+                        _serve_grpc,
+                        functools.partial(xds.sds.run, ssl=xds.sds_tls.ssl_context()),
+                        sds_sock,
+                        stop,
+                        name="sds",
+                    )
                     readiness.set(True)
                     log.info("control plane ready")
                 await stop.wait()

@@ -49,7 +49,7 @@ def test_a_group_without_a_subcommand_prints_its_help(kumactl: KumactlRunner) ->
 
 
 def test_root_help_matches_kumas_layout(kumactl: KumactlRunner) -> None:
-    # Kuma 0.7.3's HELP.md, minus the commands kuma-py leaves to other tools (generate, install)
+    # Kuma 0.7.3's HELP.md, minus `install` (the Kubernetes issue)
     text = kumactl("--help", config=False).stdout
     assert text.endswith(
         "Flags:\n"

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "quickstart.md"
 BIN = ROOT / ".venv" / "bin"
 BLOCK = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
-PORTS = [5676, 5678, 5679, 5680, 5681, 5682, 9000, 10000, 18080, 19000]
+PORTS = [5676, 5677, 5678, 5679, 5680, 5681, 5682, 9000, 10000, 18080, 19000]
 
 
 @dataclass

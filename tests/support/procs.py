@@ -61,6 +61,7 @@ class Ports:
     diagnostics: int = field(default_factory=free_port)
     bootstrap: int = field(default_factory=free_port)
     xds: int = field(default_factory=free_port)
+    sds: int = field(default_factory=free_port)
 
     def env(self) -> dict[str, str]:
         return {
@@ -69,10 +70,11 @@ class Ports:
             "KUMA_XDS_SERVER_DIAGNOSTICS_PORT": str(self.diagnostics),
             "KUMA_BOOTSTRAP_SERVER_PORT": str(self.bootstrap),
             "KUMA_XDS_SERVER_GRPC_PORT": str(self.xds),
+            "KUMA_SDS_SERVER_GRPC_PORT": str(self.sds),
         }
 
     def all(self) -> list[int]:
-        return [self.api, self.admin, self.diagnostics, self.bootstrap, self.xds]
+        return [self.api, self.admin, self.diagnostics, self.bootstrap, self.xds, self.sds]
 
 
 @dataclass
