@@ -244,7 +244,8 @@ async def bench_event_latency(
 ) -> dict[str, Any]:
     """Write -> event latency between two control planes on one database: instance A creates
     `samples` meshes, one every `interval` seconds; instance B (another PostgresStore, both
-    running `run()`) receives the events. Latency = event received by B - A's create returned.
+    running `run()`) receives the events. Latency = event received by B - A's create returned
+    (0 when the event arrived before the create returned).
 
     With `load_concurrency` > 0, A also runs that many optimistic-update workers on `resources`
     dataplanes meanwhile (the events B must deliver include theirs). Both instances share this
@@ -262,7 +263,7 @@ async def bench_event_latency(
             if load_concurrency:
                 await _fill(a, resources)
             names = [f"dp-{i:05d}" for i in range(resources)]
-            written: dict[str, float] = {}
+            written: dict[str, float | None] = {}  # None: the create has not returned yet
             latencies: list[float] = []
             stop = anyio.Event()
             all_received = anyio.Event()
@@ -273,7 +274,8 @@ async def bench_event_latency(
                     event = await sub.receive()
                     now = time.perf_counter()
                     if isinstance(event, ChangeEvent) and event.name in written:
-                        latencies.append(now - written.pop(event.name))
+                        returned = written.pop(event.name)
+                        latencies.append(0.0 if returned is None else now - returned)
                         if stop.is_set() and not written:
                             all_received.set()
 
@@ -298,8 +300,10 @@ async def bench_event_latency(
                 counted = updates
                 for i in range(samples):
                     name = f"probe-{i:05d}"
+                    written[name] = None
                     await a.create(Resource(r.MESH, ResourceMeta(name=name)))
-                    written[name] = time.perf_counter()
+                    if name in written:
+                        written[name] = time.perf_counter()
                     await anyio.sleep(interval)
                 elapsed = time.perf_counter() - began
                 counted = updates - counted
