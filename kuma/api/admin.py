@@ -7,7 +7,8 @@ here, with the same envelope and errors as the REST API:
     GET /meshes/{mesh}/secrets            not paged
     GET|PUT|DELETE /meshes/{mesh}/secrets/{name}
 
-A Secret's `data` is base64 in JSON. Dataplane tokens (`POST /tokens`) come later.
+A Secret's `data` is base64 in JSON. `POST /tokens` issues dataplane tokens (kuma/api/tokens.py)
+unless `settings.dataplane_token_enabled` is False.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from kuma.api.app import K8S_READ_ONLY_MESSAGE, ROUTER_ERROR_HANDLERS, TrailingS
 from kuma.api.render import RenderCache
 from kuma.api.resources import ApiContext, RouteSpec, resource_routes
 from kuma.api.settings import AdminSettings
+from kuma.api.tokens import token_route_specs
 from kuma.manager.manager import ResourceManager
 from kuma.model import registry
 
@@ -31,6 +33,11 @@ def admin_route_specs(ctx: ApiContext, settings: AdminSettings) -> list[RouteSpe
     for rtype in registry.all_types():
         if rtype.admin_only:
             specs += resource_routes(ctx, rtype, read_only_message=message, admin=True)
+    if settings.dataplane_token_enabled:
+        from kuma.tokens import DataplaneTokenIssuer, signing_key_accessor
+
+        issuer = DataplaneTokenIssuer(signing_key_accessor(ctx.manager))
+        specs += token_route_specs(issuer, max_body_bytes=settings.max_body_bytes)
     return specs
 
 

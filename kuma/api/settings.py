@@ -38,9 +38,12 @@ class ApiSettings:
 
 @dataclass(frozen=True, slots=True)
 class AdminSettings:
-    """The admin server (127.0.0.1:5679): secrets now, dataplane tokens later."""
+    """The admin server (127.0.0.1:5679): secrets and dataplane tokens."""
 
     max_body_bytes: int = 1024 * 1024
     """Larger request bodies are refused with 413."""
     read_only: bool = False
     """`apiServer.readOnly`: PUT and DELETE of secrets answer 405 (Kuma does not register them)."""
+    dataplane_token_enabled: bool = True
+    """`adminServer.apis.dataplaneToken.enabled`: serve `POST /tokens` (signed with the key in
+    Secret `dataplane-token-signing-key` of mesh `default`); False: no such route (404)."""

@@ -8,6 +8,7 @@ from kuma.cli.commands.apply import apply_command
 from kuma.cli.commands.config import config_group
 from kuma.cli.commands.delete import delete_command
 from kuma.cli.commands.generate import generate_group
+from kuma.cli.commands.generate_token import dataplane_token_command
 from kuma.cli.commands.get import get_group
 from kuma.cli.commands.inspect import inspect_group
 from kuma.cli.commands.misc import completion_group, help_command, version_command
@@ -45,7 +46,7 @@ def build_root() -> KumaRoot:
         completion_group(),
         config_group(),
         delete_command(),
-        generate_group(),
+        generate_group(dataplane_token_command()),
         get_group(),
         help_command(),
         inspect_group(),

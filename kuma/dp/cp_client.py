@@ -7,7 +7,8 @@ retry can change fail at once instead (Kuma 0.7.3 retries them for the whole 30 
 * 404 from the bootstrap server: the dataplane does not exist (on Universal, the user creates it
   before starting kuma-dp);
 * 422: the admin port clashes with one of the dataplane's ports;
-* 400: the request itself is malformed.
+* 400: the request itself is malformed;
+* 401 / 403: the control plane requires a dataplane token and got none / refused the one sent.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from kuma.dp.errors import (
     BootstrapError,
     ControlPlaneUnreachableError,
     DataplaneNotFoundError,
+    TokenError,
 )
 from kuma.xds.bootstrap.types import BootstrapRequest
 
@@ -140,7 +142,8 @@ async def fetch_bootstrap(
     max_duration: timedelta,
 ) -> str:
     """`POST <bootstrap_url>/bootstrap`: the Envoy bootstrap (YAML text), retried on transient
-    failures; DataplaneNotFoundError / BootstrapError at once for a 404 / 400 / 422."""
+    failures; DataplaneNotFoundError / BootstrapError / TokenError at once for a 404 /
+    400 or 422 / 401 or 403."""
     url = bootstrap_url.rstrip("/") + "/bootstrap"
 
     async def attempt() -> str:
@@ -159,6 +162,17 @@ async def fetch_bootstrap(
             raise BootstrapError(
                 f"{response.text.strip()} Choose an --admin-port that none of the "
                 "Dataplane's inbounds or outbounds use."
+            )
+        if response.status_code == 401:
+            raise TokenError(
+                f"the Control Plane requires a dataplane token: {response.text.strip()}"
+            )
+        if response.status_code == 403:
+            source = f" in {request.dataplane_token_path}" if request.dataplane_token_path else ""
+            raise TokenError(
+                f"the Control Plane rejected the dataplane token{source}: "
+                f"{response.text.strip()}. Generate a token for this dataplane with 'kumactl "
+                f"generate dataplane-token --dataplane={request.name} --mesh={request.mesh}'"
             )
         if response.status_code == 400:
             raise BootstrapError(

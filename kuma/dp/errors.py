@@ -34,7 +34,8 @@ class AdminPortError(DataplaneError):
 
 
 class TokenError(DataplaneError):
-    """The control plane requires a dataplane token, and none (or an unreadable one) was given."""
+    """The control plane requires a dataplane token, and none (or an unreadable one) was given,
+    or it refused the token given (HTTP 401 / 403 from the bootstrap server)."""
 
 
 class EnvoyNotFoundError(DataplaneError):

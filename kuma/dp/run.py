@@ -1,6 +1,6 @@
 """`kuma-dp run`: fetch Envoy's bootstrap from the control plane, then run and supervise Envoy.
 
-    find Envoy  ->  GET <cp>/catalog (retried)  ->  token required? token file readable?
+    find Envoy  ->  GET <cp>/catalog (retried)  ->  token required? read the token file
         ->  pick a free admin port on 127.0.0.1  ->  start sidecar services (access logs)
         ->  POST <bootstrap>/bootstrap (retried)  ->  write <configDir>/bootstrap.yaml (0600)
         ->  envoy -c ... --drain-time-s N --disable-hot-restart --log-level L
@@ -49,8 +49,9 @@ __all__ = [
     "ENVOY_STOP_TIMEOUT",
     "TOKEN_REQUIRED_MESSAGE",
     "DataplaneContext",
+    "DataplaneToken",
     "SidecarService",
-    "check_token",
+    "load_token",
     "run_dataplane",
     "write_bootstrap",
 ]
@@ -95,25 +96,48 @@ class SidecarService(Protocol):
     ) -> None: ...
 
 
-def check_token(cfg: DataplaneConfig, catalog: Catalog) -> str:
+@dataclass(frozen=True, slots=True)
+class DataplaneToken:
+    """The dataplane token kuma-dp hands on in its bootstrap request."""
+
+    path: str = ""
+    """Absolute path of the token file (Envoy's SDS channel reads it), or ""."""
+    value: str = ""
+    """The token, without surrounding whitespace (sent to the bootstrap server, which checks
+    it and puts it into Envoy's ADS metadata), or "" when it was not read."""
+
+
+def load_token(cfg: DataplaneConfig, catalog: Catalog) -> DataplaneToken:
     """Kuma: a control plane with a token server demands a readable, non-empty token file.
 
-    Returns the token path to hand to Envoy (absolute, so Envoy finds it whatever its working
-    directory), or "" when none was given.
+    When the catalog names a token server, the file is required and read (TokenError when it
+    is not given, unreadable, empty, or not text). Otherwise only its path is passed on, as
+    Kuma 0.7.3 does.
     """
     token_path = os.path.abspath(cfg.token_path) if cfg.token_path else ""
     if not catalog.token_required:
-        return token_path
+        return DataplaneToken(token_path)
     if not cfg.token_path:
         raise TokenError(TOKEN_REQUIRED_MESSAGE)
     try:
         with open(cfg.token_path, "rb") as f:
-            token = f.read()
+            data = f.read()
     except OSError as e:
         raise TokenError(f"could not read file: {e}") from None
-    if not token.strip():
+    try:
+        token = data.decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise TokenError(
+            f"token under file {cfg.token_path} is not a dataplane token (not ASCII text)"
+        ) from None
+    if not token:
         raise TokenError(f"token under file {cfg.token_path} is empty")
-    return token_path
+    if not all("!" <= ch <= "~" for ch in token):
+        raise TokenError(
+            f"token under file {cfg.token_path} is not a dataplane token (it has spaces or "
+            "control characters inside)"
+        )
+    return DataplaneToken(token_path, token)
 
 
 def write_bootstrap(config_dir: str, text: str) -> str:
@@ -256,7 +280,7 @@ async def _prepare(
             backoff=cfg.api_retry_backoff,
             max_duration=cfg.api_retry_max_duration,
         )
-        token_path = await anyio.to_thread.run_sync(check_token, cfg, catalog)
+        token = await anyio.to_thread.run_sync(load_token, cfg, catalog)
         admin_port = 0
         if not cfg.admin_port.empty:
             # unless the user opted out of Envoy's admin API, pick a free port from the range
@@ -271,7 +295,8 @@ async def _prepare(
             mesh=cfg.mesh,
             name=cfg.name,
             admin_port=admin_port,
-            dataplane_token_path=token_path,
+            dataplane_token_path=token.path,
+            dataplane_token=token.value,
         )
         text = await fetch_bootstrap(
             client,

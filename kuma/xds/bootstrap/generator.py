@@ -7,6 +7,9 @@ The bootstrap tells Envoy who it is (node id `<mesh>.<name>`, cluster = the data
 identifying service, metadata the control plane reads back over ADS), where its admin API listens
 (only when an admin port is known), and how to reach the ADS server (`ads_cluster`, HTTP/2, TCP
 keepalive, TLS when the xDS server has a certificate). Listeners and clusters then come over ADS.
+With a dataplane token, the ADS gRPC service sends it as `authorization` initial metadata on
+every stream (Kuma 1.3+); the token file's path goes into the node metadata (`dataplaneTokenPath`)
+for the SDS channel, which reads the file itself.
 `access_log_sink` points at kuma-dp's access-log socket (TCP traffic logs).
 """
 
@@ -41,6 +44,7 @@ from kuma.xds.bootstrap.types import (
 from kuma.xds.core import ProxyId
 
 __all__ = [
+    "AUTHORIZATION_HEADER",
     "STATS_TAGS",
     "AdminPortConflictError",
     "BootstrapParams",
@@ -57,6 +61,9 @@ STATS_TAGS: tuple[tuple[str, str], ...] = (
     ("listener", r"((.+?)\.)rbac\."),
 )
 """Kuma's extra stats tags (tag name, regex), in Kuma's order."""
+
+AUTHORIZATION_HEADER = "authorization"
+"""The metadata key Envoy sends the dataplane token under."""
 
 _HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _LOOPBACK = "127.0.0.1"
@@ -89,6 +96,8 @@ class BootstrapParams:
     xds_connect_timeout_s: float
     access_log_pipe: str
     dataplane_token_path: str = ""
+    dataplane_token: str = ""
+    """Sent by Envoy as `authorization` metadata on its ADS stream; empty: none."""
     xds_ca_cert: bytes = b""
     """PEM bytes Envoy trusts for the ADS server; empty: plaintext ADS."""
 
@@ -184,7 +193,10 @@ def build_bootstrap(params: BootstrapParams) -> bootstrap_pb2.Bootstrap:
         source.resource_api_version = config_source_pb2.V3
     dynamic.ads_config.api_type = config_source_pb2.ApiConfigSource.GRPC
     dynamic.ads_config.transport_api_version = config_source_pb2.V3
-    dynamic.ads_config.grpc_services.add().envoy_grpc.cluster_name = ADS_CLUSTER
+    ads_service = dynamic.ads_config.grpc_services.add()
+    ads_service.envoy_grpc.cluster_name = ADS_CLUSTER
+    if params.dataplane_token:
+        ads_service.initial_metadata.add(key=AUTHORIZATION_HEADER, value=params.dataplane_token)
 
     ads, ads_endpoint = _static_cluster(
         ADS_CLUSTER, cluster_pb2.Cluster.STRICT_DNS, params.xds_connect_timeout_s
@@ -235,6 +247,7 @@ async def generate_bootstrap(
         xds_connect_timeout_s=settings.xds_connect_timeout.total_seconds(),
         access_log_pipe=access_log_socket_path(request.name, request.mesh),
         dataplane_token_path=request.dataplane_token_path,
+        dataplane_token=request.dataplane_token,
         xds_ca_cert=ca_cert,
     )
     return build_bootstrap(params)

@@ -1,9 +1,12 @@
 """What kuma-dp and the bootstrap server say to each other (no I/O, no heavy imports).
 
     POST /bootstrap  {"mesh": "default", "name": "backend-01", "adminPort": 30001,
-                      "dataplaneTokenPath": "/tmp/token"}
+                      "dataplaneTokenPath": "/tmp/token", "dataplaneToken": "eyJhbGciOi..."}
 
-`adminPort` and `dataplaneTokenPath` are left out when zero / empty (Kuma's `omitempty`).
+`adminPort`, `dataplaneTokenPath` and `dataplaneToken` are left out when zero / empty (Kuma's
+`omitempty`). `dataplaneToken` (the token itself, as Kuma 1.3+ sends it) is checked by the
+bootstrap server when tokens are required and handed to Envoy for its ADS stream;
+`dataplaneTokenPath` still goes into the node metadata, where the SDS channel finds the file.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class BootstrapRequest:
     """The port kuma-dp picked for Envoy's admin API; 0 means "use the server's default"."""
     dataplane_token_path: str = ""
     """Where Envoy finds the dataplane token (goes into the node metadata)."""
+    dataplane_token: str = ""
+    """The dataplane token itself (Envoy sends it as `authorization` on its ADS stream)."""
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"mesh": self.mesh, "name": self.name}
@@ -57,6 +62,8 @@ class BootstrapRequest:
             body["adminPort"] = self.admin_port
         if self.dataplane_token_path:
             body["dataplaneTokenPath"] = self.dataplane_token_path
+        if self.dataplane_token:
+            body["dataplaneToken"] = self.dataplane_token
         return body
 
     @classmethod
@@ -81,7 +88,11 @@ class BootstrapRequest:
         if not 0 <= admin_port <= _MAX_PORT:
             raise BootstrapRequestError(f"adminPort must be in the range [0, {_MAX_PORT}]")
         token_path = _string(data, "dataplaneTokenPath")
-        return cls(mesh, name, admin_port, token_path)
+        token = _string(data, "dataplaneToken").strip()
+        if not all("!" <= ch <= "~" for ch in token):
+            # it becomes an HTTP/2 header value: visible ASCII only (a JWT is base64url and dots)
+            raise BootstrapRequestError("dataplaneToken must be visible ASCII text")
+        return cls(mesh, name, admin_port, token_path, token)
 
 
 def _string(data: dict[str, Any], key: str) -> str:
