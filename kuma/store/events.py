@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from enum import Enum
 from types import TracebackType
+from typing import TypeVar
 
 import anyio
 
@@ -41,6 +42,7 @@ class Resync:
 
 
 Event = ChangeEvent | Resync
+S = TypeVar("S", bound="Subscription")
 
 
 class Subscription:
@@ -111,7 +113,10 @@ class EventBus:
         self._subs: list[Subscription] = []
 
     def subscribe(self, *, max_buffer: int = 10_000) -> Subscription:
-        sub = Subscription(self, max_buffer)
+        return self.attach(Subscription(self, max_buffer))
+
+    def attach(self, sub: S) -> S:
+        """Register a Subscription (or subclass) built by the caller for this bus."""
         self._subs.append(sub)
         return sub
 

@@ -268,9 +268,7 @@ class ChangeFeed:
         self._wake_wanted.set()
 
     def subscribe(self, *, max_buffer: int = 10_000) -> Subscription:
-        sub = _FeedSubscription(self, self._bus, max_buffer)
-        # EventBus builds plain Subscriptions only; register ours the way subscribe() does.
-        self._bus._subs.append(sub)
+        sub = self._bus.attach(_FeedSubscription(self, self._bus, max_buffer))
         if self._closed:
             sub.close()  # receive() ends at once, as for subscriptions open at close()
         return sub
