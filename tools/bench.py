@@ -266,7 +266,7 @@ def postgres_database() -> Iterator[dict[str, str]]:
 
 
 def postgres_section(report: Report, seconds: float) -> None:
-    from tools.bench_postgres import bench_list, bench_optimistic_updates
+    from tools.bench_postgres import bench_event_latency, bench_list, bench_optimistic_updates
 
     with postgres_database() as db:
         db.pop("dsn")
@@ -291,6 +291,8 @@ def postgres_section(report: Report, seconds: float) -> None:
         3000.0,
     )
     report.add("postgres", "  conflicts during that run", float(result["conflicts"]), "")
+    latency = asyncio.run(bench_event_latency(admin_dsn, samples=200))
+    report.add("postgres", "change event write -> other cp instance p99", latency["p99_ms"], "ms")
 
 
 def _summary_quantiles(metrics_text: str, name: str) -> dict[str, float]:
