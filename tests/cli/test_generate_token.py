@@ -179,3 +179,25 @@ def test_help(kumactl: KumactlRunner) -> None:
     result = kumactl("generate", "dataplane-token", "--help")
     assert result.exit_code == 0
     assert result.stdout == HELP
+
+
+def test_rotating_the_key_as_the_docs_say(kumactl: KumactlRunner, cp: ControlPlane) -> None:
+    """docs/tokens.md: `kumactl apply` a new signing key; old tokens stop working at once."""
+    import base64
+
+    from kuma.tokens import TokenRejectedError, make_authenticator
+    from kuma.xds.core import ProxyId
+
+    kctl = use(kumactl, cp.url)
+    old = kctl("generate", "dataplane-token", "--dataplane=web-01").stdout
+    new_key = base64.b64encode(os.urandom(256)).decode()
+    secret = f"type: Secret\nmesh: default\nname: dataplane-token-signing-key\ndata: {new_key}\n"
+    applied = kctl("apply", "-f", "-", input=secret)
+    assert applied.exit_code == 0, applied.output
+    new = kctl("generate", "dataplane-token", "--dataplane=web-01").stdout
+    assert new != old
+    authenticate = make_authenticator(cp.manager)
+    web = ProxyId("default", "web-01")
+    cp.call(lambda: authenticate(web, {"authorization": new}))
+    with pytest.raises(TokenRejectedError, match="signature is invalid"):
+        cp.call(lambda: authenticate(web, {"authorization": old}))
