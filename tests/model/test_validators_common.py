@@ -252,3 +252,15 @@ def test_to_typed_ignores_unknown_fields_and_reports_wrong_types_with_paths() ->
     assert [(v.field, v.message) for v in errs.items] == [
         ("c.path", "could not parse config: must be a string, got a number")
     ]
+
+
+def test_names_longer_than_the_database_column_are_refused() -> None:
+    from kuma.model.validators.common import validate_meta
+
+    assert validate_meta("a" * 100, "m" * 100) is None
+    err = validate_meta("a" * 101, "m" * 101)
+    assert err is not None
+    assert [(v.field, v.message) for v in err.violations] == [
+        ("name", "cannot be longer than 100 characters"),
+        ("mesh", "cannot be longer than 100 characters"),
+    ]

@@ -32,18 +32,30 @@ NAME_RE = re.compile(r"^[0-9a-z-_]*$")
 NAME_MESSAGE = "invalid characters. Valid characters are numbers, lowercase latin letters and '-', '_' symbols."
 
 
+MAX_NAME_LENGTH = 100
+"""Longest name or mesh name: the PostgreSQL store's columns are varchar(100), as Kuma's are.
+Kuma itself lets longer names reach the database and fail there; kuma-py refuses them up front
+on every store, so a resource valid on memory stays valid on PostgreSQL."""
+LENGTH_MESSAGE = f"cannot be longer than {MAX_NAME_LENGTH} characters"
+
+
 def validate_meta(name: str, mesh: str, *, mesh_scoped: bool = True) -> ValidationError | None:
-    """Names (and, for mesh-scoped types, mesh names) must match `^[0-9a-z-_]*$`."""
+    """Names (and, for mesh-scoped types, mesh names) must match `^[0-9a-z-_]*$` and be at
+    most MAX_NAME_LENGTH characters."""
     errs = Violations()
     if not name:
         errs.add("name", "cannot be empty")
     elif not NAME_RE.match(name):
         errs.add("name", NAME_MESSAGE)
+    elif len(name) > MAX_NAME_LENGTH:
+        errs.add("name", LENGTH_MESSAGE)
     if mesh_scoped:
         if not mesh:
             errs.add("mesh", "cannot be empty")
         elif not NAME_RE.match(mesh):
             errs.add("mesh", NAME_MESSAGE)
+        elif len(mesh) > MAX_NAME_LENGTH:
+            errs.add("mesh", LENGTH_MESSAGE)
     return errs.error()
 
 
