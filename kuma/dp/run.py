@@ -47,6 +47,7 @@ __all__ = [
     "ADMIN_ADDRESS",
     "BOOTSTRAP_FILE",
     "ENVOY_STOP_TIMEOUT",
+    "TOKEN_COPY_FILE",
     "TOKEN_REQUIRED_MESSAGE",
     "DataplaneContext",
     "DataplaneToken",
@@ -54,6 +55,7 @@ __all__ = [
     "load_token",
     "run_dataplane",
     "write_bootstrap",
+    "write_token_copy",
 ]
 
 log = structlog.get_logger("kuma-dp")
@@ -62,6 +64,8 @@ ADMIN_ADDRESS = "127.0.0.1"
 """Where kuma-dp looks for a free admin port (Envoy's admin API binds the bootstrap's address,
 127.0.0.1 by default)."""
 BOOTSTRAP_FILE = "bootstrap.yaml"
+TOKEN_COPY_FILE = "dataplane-token"
+"""Where kuma-dp puts a clean copy of a token file that has whitespace around the token."""
 ENVOY_STOP_TIMEOUT = 10.0
 """Seconds Envoy gets to exit after the first stop signal (or after kuma-dp is cancelled)."""
 TOKEN_REQUIRED_MESSAGE = (
@@ -105,6 +109,10 @@ class DataplaneToken:
     value: str = ""
     """The token, without surrounding whitespace (sent to the bootstrap server, which checks
     it and puts it into Envoy's ADS metadata), or "" when it was not read."""
+    exact: bool = True
+    """False when the file holds whitespace around the token (say, `echo`'s newline). Envoy's
+    SDS channel sends the file's bytes as they are, and gRPC refuses a newline in metadata, so
+    Envoy is then pointed at a clean copy (`TOKEN_COPY_FILE` in the config directory)."""
 
 
 def load_token(cfg: DataplaneConfig, catalog: Catalog) -> DataplaneToken:
@@ -137,7 +145,18 @@ def load_token(cfg: DataplaneConfig, catalog: Catalog) -> DataplaneToken:
             f"token under file {cfg.token_path} is not a dataplane token (it has spaces or "
             "control characters inside)"
         )
-    return DataplaneToken(token_path, token)
+    return DataplaneToken(token_path, token, exact=data == token.encode("ascii"))
+
+
+def write_token_copy(config_dir: str, token: str) -> str:
+    """Write `<config_dir>/dataplane-token` (the token alone, mode 0600); return its path."""
+    os.makedirs(config_dir, mode=0o755, exist_ok=True)
+    path = os.path.abspath(os.path.join(config_dir, TOKEN_COPY_FILE))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        os.fchmod(fd, 0o600)
+        f.write(token)
+    return path
 
 
 def write_bootstrap(config_dir: str, text: str) -> str:
@@ -281,6 +300,14 @@ async def _prepare(
             max_duration=cfg.api_retry_max_duration,
         )
         token = await anyio.to_thread.run_sync(load_token, cfg, catalog)
+        if not token.exact:
+            copy = await anyio.to_thread.run_sync(write_token_copy, config_dir, token.value)
+            log.info(
+                "the token file has whitespace around the token; Envoy reads a clean copy",
+                token_file=token.path,
+                copy=copy,
+            )
+            token = DataplaneToken(copy, token.value)
         admin_port = 0
         if not cfg.admin_port.empty:
             # unless the user opted out of Envoy's admin API, pick a free port from the range

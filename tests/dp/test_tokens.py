@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +17,13 @@ from starlette.routing import Route
 from kuma.dp.config import DataplaneConfig
 from kuma.dp.cp_client import Catalog, fetch_bootstrap
 from kuma.dp.errors import TokenError
-from kuma.dp.run import TOKEN_REQUIRED_MESSAGE, DataplaneToken, load_token
+from kuma.dp.run import (
+    TOKEN_COPY_FILE,
+    TOKEN_REQUIRED_MESSAGE,
+    DataplaneToken,
+    load_token,
+    write_token_copy,
+)
 from kuma.xds.bootstrap import BootstrapRequest
 
 pytestmark = pytest.mark.anyio
@@ -34,8 +41,19 @@ def test_token_is_read_when_the_cp_has_a_token_server(tmp_path: Path) -> None:
     path = tmp_path / "token"
     path.write_text("header.claims.signature\n")  # `echo $TOKEN > file` adds a newline
     assert load_token(cfg(str(path)), REQUIRED) == DataplaneToken(
-        str(path), "header.claims.signature"
+        str(path), "header.claims.signature", exact=False
     )
+    path.write_text("header.claims.signature")  # what `kumactl ... > file` writes
+    assert load_token(cfg(str(path)), REQUIRED) == DataplaneToken(
+        str(path), "header.claims.signature", exact=True
+    )
+
+
+def test_a_clean_copy_of_the_token(tmp_path: Path) -> None:
+    path = write_token_copy(str(tmp_path / "config"), "a.b.c")
+    assert path == str(tmp_path / "config" / TOKEN_COPY_FILE)
+    assert Path(path).read_bytes() == b"a.b.c"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
 def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

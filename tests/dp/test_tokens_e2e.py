@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from kuma.dp.run import TOKEN_REQUIRED_MESSAGE
+from kuma.dp.run import TOKEN_COPY_FILE, TOKEN_REQUIRED_MESSAGE
 from kuma.manager import ResourceManager
 from kuma.tokens import (
     DataplaneTokenIssuer,
@@ -173,12 +173,13 @@ async def connected_state(admin_port: int) -> int | None:
     return int(r.text.split(":")[1])
 
 
-async def test_kuma_dp_with_its_token_connects(tmp_path: Path) -> None:
+@pytest.mark.parametrize("newline", [False, True], ids=["kumactl-output", "echoed"])
+async def test_kuma_dp_with_its_token_connects(tmp_path: Path, newline: bool) -> None:
     manager = await dataplane()
     async with token_cp(manager) as cp:
         token_file = tmp_path / "web-01.token"
         token = await cp.issuer.issue("web-01", "default")
-        token_file.write_text(token)
+        token_file.write_text(token + ("\n" if newline else ""))
         admin_port = free_port()
         config_dir = tmp_path / "envoy"
         async with kuma_dp(
@@ -205,7 +206,10 @@ async def test_kuma_dp_with_its_token_connects(tmp_path: Path) -> None:
             bootstrap = yaml.safe_load((config_dir / "bootstrap.yaml").read_text())
             (service,) = bootstrap["dynamicResources"]["adsConfig"]["grpcServices"]
             assert service["initialMetadata"] == [{"key": "authorization", "value": token}]
-            assert bootstrap["node"]["metadata"]["dataplaneTokenPath"] == str(token_file)
+            # Envoy's SDS channel reads the file as it is: a token with a newline is copied
+            envoy_token_file = config_dir / TOKEN_COPY_FILE if newline else token_file
+            assert bootstrap["node"]["metadata"]["dataplaneTokenPath"] == str(envoy_token_file)
+            assert envoy_token_file.read_text() == token
             assert cp.requests == ["GET /catalog", "POST /bootstrap"]
             # stop cleanly: Envoy closes its ADS connection before the server goes away
             dp.signal(signal.SIGTERM)
