@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ACCESS_LOG_SINK",
     "ENVOY_ADMIN_CLUSTER",
     "INBOUND_PASSTHROUGH",
     "OUTBOUND_PASSTHROUGH",
@@ -28,6 +29,8 @@ OUTBOUND_PASSTHROUGH = "outbound:passthrough"
 INBOUND_PASSTHROUGH = "inbound:passthrough"
 """Transparent proxying: listener and ORIGINAL_DST cluster for inbound traffic to other ports."""
 ENVOY_ADMIN_CLUSTER = "kuma:envoy:admin"
+ACCESS_LOG_SINK = "access_log_sink"
+"""The cluster (defined by the bootstrap) of kuma-dp's access log server: TCP traffic logs."""
 PROMETHEUS_LISTENER = "kuma:metrics:prometheus"
 
 _ILLEGAL = re.compile(r"[^a-zA-Z_\-0-9]")

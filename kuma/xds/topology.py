@@ -9,7 +9,14 @@
   to the outbound's own tags), the cluster subsets it sends traffic to (weight > 0), and the
   protocol inferred from the endpoints (http/http2/grpc only when all of them agree);
 * the destination selectors per service (every route destination of every outbound);
-* the endpoints of each destination service (the MeshContext's shared tuples).
+* the endpoints of each destination service (the MeshContext's shared tuples);
+* the policies that apply, by Kuma's selection rules (`kuma.model.policy`):
+  - per inbound: TrafficPermission and FaultInjection (best destination match);
+  - per destination service: HealthCheck, CircuitBreaker and Retry (best source + destination);
+  - per outbound service (plus `pass_through`): TrafficLog (resolved to the mesh's logging
+    backend, the default one when the policy names none) and Timeout;
+  - per dataplane: TrafficTrace (resolved to the mesh's tracing backend) and ProxyTemplate;
+  - whether the mesh has mTLS on (`mtls.enabledBackend`).
 
 `build_endpoints` / `endpoints_of` compute the MeshContext's endpoint map: every inbound of
 every dataplane that is neither a gateway nor an ingress, per service.
@@ -20,12 +27,17 @@ Everything here is pure: same inputs, same Proxy; nothing is cached or mutated.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from kuma.model.policy import select_connection_policies
+from kuma.model.policy import (
+    select_connection_policies,
+    select_dataplane_policy,
+    select_inbound_policies,
+)
 from kuma.model.resource import Resource
 from kuma.model.selectors import (
+    PASS_THROUGH_SERVICE,
     PROTOCOL_TAG,
     SERVICE_TAG,
     InboundInterface,
@@ -55,7 +67,10 @@ __all__ = [
     "common_protocol",
     "endpoints_of",
     "infer_protocol",
+    "logging_backend",
+    "mtls_enabled",
     "parse_protocol",
+    "tracing_backend",
 ]
 
 PROTOCOL_TCP = "tcp"
@@ -174,6 +189,10 @@ class ProxyInbound:
     tags: Mapping[str, str]
     index: int
     """Position in `networking.inbound` (for error paths)."""
+    permission: Resource | None = None
+    """The TrafficPermission selected for this inbound (enforced only with mTLS)."""
+    fault_injection: Resource | None = None
+    """The FaultInjection selected for this inbound (HTTP inbounds only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +206,12 @@ class ProxyOutbound:
     """Route destinations with weight > 0 (Envoy rejects weight 0), in the route's order."""
     protocol: str
     """`http`, `http2` or `grpc` when every endpoint of every subset says so; else `tcp`."""
+    log: Any | None = None
+    """The mesh LoggingBackend of the TrafficLog selected for this outbound's service."""
+    timeout: Resource | None = None
+    """The Timeout selected for this outbound's service."""
+    retry: Resource | None = None
+    """The Retry selected for this outbound's service."""
 
 
 @dataclass(slots=True)
@@ -208,11 +233,65 @@ class Proxy:
     destination selectors: subset load balancing does that in Envoy."""
     transparent_proxying: Any | None = None
     """`networking.transparentProxying` (None when absent)."""
+    mtls: bool = False
+    """The mesh has mTLS on (`mtls.enabledBackend` set)."""
+    health_checks: Mapping[str, Resource] = field(default_factory=dict)
+    """Destination service -> the HealthCheck selected for it."""
+    circuit_breakers: Mapping[str, Resource] = field(default_factory=dict)
+    """Destination service -> the CircuitBreaker selected for it."""
+    passthrough_log: Any | None = None
+    """The LoggingBackend for traffic leaving through `outbound:passthrough`."""
+    traffic_trace: Resource | None = None
+    tracing_backend: Any | None = None
+    """The mesh TracingBackend the selected TrafficTrace names (or the default one)."""
+    proxy_template: Resource | None = None
+    """The ProxyTemplate selected for this dataplane (None: Kuma's default template)."""
+
+    @property
+    def address(self) -> str:
+        networking = self.dataplane.spec.networking
+        return networking.address if networking is not None else ""
 
     @property
     def gateway(self) -> bool:
         networking = self.dataplane.spec.networking
         return networking is not None and networking.gateway is not None
+
+
+def mtls_enabled(mesh: Resource) -> bool:
+    mtls = mesh.spec.mtls
+    return mtls is not None and bool(mtls.enabled_backend)
+
+
+def logging_backend(mesh: Resource, name: str) -> Any | None:
+    """The mesh logging backend `name` (`""`: the default backend), or None."""
+    logging = mesh.spec.logging
+    if logging is None:
+        return None
+    wanted = name or logging.default_backend
+    if not wanted:
+        return None
+    for backend in logging.backends:
+        if backend.name == wanted:
+            return backend
+    return None
+
+
+def tracing_backend(mesh: Resource, name: str) -> Any | None:
+    """The mesh tracing backend `name` (`""`: the default backend), or None."""
+    tracing = mesh.spec.tracing
+    if tracing is None:
+        return None
+    wanted = name or tracing.default_backend
+    for backend in tracing.backends:
+        if backend.name == wanted:
+            return backend
+    return None
+
+
+def _conf_backend(policy: Resource) -> str:
+    conf = policy.spec.conf
+    return conf.backend if conf is not None else ""
 
 
 def _implicit_route(tags: Mapping[str, str]) -> Route:
@@ -269,18 +348,27 @@ def build_proxy(
     metadata = metadata if metadata is not None else DataplaneMetadata()
     proxy_id = ProxyId(dataplane.meta.mesh or ctx.name, dataplane.meta.name)
     if networking is None:
-        return Proxy(proxy_id, dataplane, metadata, {}, (), (), {}, {})
+        return Proxy(proxy_id, dataplane, metadata, {}, (), (), {}, {}, mtls=mtls_enabled(ctx.mesh))
 
-    inbounds = tuple(
-        ProxyInbound(
-            interface=inbound_interface(networking, inbound),
-            service=inbound.tags.get(SERVICE_TAG, ""),
-            protocol=parse_protocol(inbound.tags.get(PROTOCOL_TAG)),
-            tags=inbound.tags,
-            index=i,
+    # Inbound policies: the best destination match per inbound.
+    permissions = ctx.policies_of("TrafficPermission")
+    faults = ctx.policies_of("FaultInjection")
+    permission_of = select_inbound_policies(spec, permissions) if permissions else {}
+    fault_of = select_inbound_policies(spec, faults) if faults else {}
+    inbounds = []
+    for i, inbound in enumerate(networking.inbound):
+        iface = inbound_interface(networking, inbound)
+        inbounds.append(
+            ProxyInbound(
+                interface=iface,
+                service=inbound.tags.get(SERVICE_TAG, ""),
+                protocol=parse_protocol(inbound.tags.get(PROTOCOL_TAG)),
+                tags=inbound.tags,
+                index=i,
+                permission=permission_of.get(iface),
+                fault_injection=fault_of.get(iface),
+            )
         )
-        for i, inbound in enumerate(networking.inbound)
-    )
 
     raw_outbounds = [
         (o.address or DEFAULT_OUTBOUND_ADDRESS, o.port, outbound_tags(o))
@@ -319,6 +407,27 @@ def build_proxy(
 
     endpoints = {service: ctx.endpoints.get(service, ()) for service in destinations}
 
+    # Connection policies per destination service (HealthCheck, CircuitBreaker, Retry) and per
+    # outbound service plus pass_through (TrafficLog, Timeout).
+    def per_service(type_name: str, services: Iterable[str]) -> dict[str, Resource]:
+        policies = ctx.policies_of(type_name)
+        if not policies:
+            return {}
+        return select_connection_policies(spec, services, policies)
+
+    destination_services = sorted(destinations)
+    health_checks = per_service("HealthCheck", destination_services)
+    circuit_breakers = per_service("CircuitBreaker", destination_services)
+    retries = per_service("Retry", destination_services)
+    outbound_services = sorted({tags.get(SERVICE_TAG, "") for _, _, tags in raw_outbounds})
+    timeouts = per_service("Timeout", outbound_services)
+    traffic_logs = per_service("TrafficLog", [*outbound_services, PASS_THROUGH_SERVICE])
+    logs = {
+        service: backend
+        for service, policy in traffic_logs.items()
+        if (backend := logging_backend(ctx.mesh, _conf_backend(policy))) is not None
+    }
+
     outbounds = []
     for address, port, tags, route in routes:
         subsets = tuple(
@@ -344,17 +453,31 @@ def build_proxy(
                 route=route,
                 subsets=subsets,
                 protocol=protocol if protocol != PROTOCOL_UNKNOWN else PROTOCOL_TCP,
+                log=logs.get(tags.get(SERVICE_TAG, "")),
+                timeout=timeouts.get(tags.get(SERVICE_TAG, "")),
+                retry=retries.get(tags.get(SERVICE_TAG, "")),
             )
         )
+
+    traces = ctx.policies_of("TrafficTrace")
+    trace = select_dataplane_policy(spec, traces) if traces else None
+    templates = ctx.policies_of("ProxyTemplate")
 
     return Proxy(
         id=proxy_id,
         dataplane=dataplane,
         metadata=metadata,
         tags=dataplane_tags(spec),
-        inbounds=inbounds,
+        inbounds=tuple(inbounds),
         outbounds=tuple(outbounds),
         destinations={s: tuple(sel) for s, sel in destinations.items()},
         endpoints=endpoints,
         transparent_proxying=tp,
+        mtls=mtls_enabled(ctx.mesh),
+        health_checks=health_checks,
+        circuit_breakers=circuit_breakers,
+        passthrough_log=logs.get(PASS_THROUGH_SERVICE),
+        traffic_trace=trace,
+        tracing_backend=tracing_backend(ctx.mesh, _conf_backend(trace)) if trace else None,
+        proxy_template=select_dataplane_policy(spec, templates) if templates else None,
     )

@@ -12,28 +12,43 @@ timeout and, when the name is not a valid stat name, a sanitised `alt_stat_name`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import config_source_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
+from kuma.model.selectors import SERVICE_TAG
 from kuma.xds.envoy.common import Builder, Configurer, pack
 from kuma.xds.envoy.endpoints import static_load_assignment
+from kuma.xds.envoy.tls import (
+    SdsLocation,
+    sni_from_tags,
+    tls_transport_socket,
+    upstream_tls_context,
+)
 from kuma.xds.names import sanitize_metric
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
+    "DEFAULT_POLICY_CONNECT_TIMEOUT",
     "HTTP_PROTOCOL_OPTIONS",
     "ClusterConfigurer",
     "alt_stat_name",
+    "client_side_mtls",
     "cluster_builder",
     "connect_timeout",
+    "dns_cluster",
     "eds_cluster",
+    "health_check",
     "http2",
     "lb_subset",
+    "outlier_detection",
     "passthrough_cluster",
     "static_cluster",
+    "timeout",
     "upstream_bind_config",
 ]
 
@@ -148,5 +163,189 @@ def lb_subset(key_sets: Iterable[Sequence[str]]) -> ClusterConfigurer | None:
             selector = config.subset_selectors.add()
             selector.keys.extend(keys)
             selector.fallback_policy = Cluster.LbSubsetConfig.LbSubsetSelector.NO_FALLBACK
+
+    return configure
+
+
+def dns_cluster(name: str, host: str, port: int) -> ClusterConfigurer:
+    """Type STRICT_DNS, round robin over what `host` resolves to (a tracing collector)."""
+
+    def configure(cluster: cluster_pb2.Cluster) -> None:
+        cluster.name = name
+        cluster.type = Cluster.STRICT_DNS
+        cluster.lb_policy = Cluster.ROUND_ROBIN
+        cluster.load_assignment.CopyFrom(static_load_assignment(name, host, port))
+        _defaults(cluster)
+
+    return configure
+
+
+def client_side_mtls(
+    sds: SdsLocation | None, mesh: str, service: str, tag_sets: Sequence[Mapping[str, str]]
+) -> ClusterConfigurer | None:
+    """mTLS to the upstream Envoys of `service` (Kuma's ClientSideMTLS); None when mTLS is off.
+
+    `tag_sets` are the distinct destination tags this proxy uses for the cluster. With one, the
+    cluster's own transport socket carries the SNI `<service>{mesh=<mesh>,...}`; with several,
+    each gets a `transport_socket_matches` entry (named by its SNI) matching endpoints by their
+    `envoy.transport_socket_match` metadata, so the upstream sees which subset was meant.
+    """
+    if sds is None:
+        return None
+    distinct: list[Mapping[str, str]] = []
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    for tags in tag_sets:
+        key = tuple(sorted(tags.items()))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(tags)
+
+    def socket(sni: str) -> Any:
+        return tls_transport_socket(upstream_tls_context(sds, mesh, service, sni))
+
+    def configure(cluster: cluster_pb2.Cluster) -> None:
+        if not distinct:
+            cluster.transport_socket.CopyFrom(socket(""))
+        elif len(distinct) == 1:
+            cluster.transport_socket.CopyFrom(socket(sni_from_tags({**distinct[0], "mesh": mesh})))
+        else:
+            for tags in distinct:
+                sni = sni_from_tags({**tags, "mesh": mesh})
+                match = cluster.transport_socket_matches.add(name=sni)
+                for key, value in sorted(tags.items()):
+                    if key != SERVICE_TAG:
+                        match.match.fields[key].string_value = value
+                match.transport_socket.CopyFrom(socket(sni))
+
+    return configure
+
+
+def health_check(conf: Any | None) -> ClusterConfigurer | None:
+    """Active TCP health checks (connect only) from a HealthCheck's `conf`."""
+    if conf is None:
+        return None
+
+    def configure(cluster: cluster_pb2.Cluster) -> None:
+        check = cluster.health_checks.add()
+        if conf.interval is not None:
+            check.interval.FromTimedelta(conf.interval)
+        if conf.timeout is not None:
+            check.timeout.FromTimedelta(conf.timeout)
+        check.unhealthy_threshold.value = conf.unhealthy_threshold
+        check.healthy_threshold.value = conf.healthy_threshold
+        check.tcp_health_check.SetInParent()
+
+    return configure
+
+
+def outlier_detection(conf: Any | None) -> ClusterConfigurer | None:
+    """Outlier detection from a CircuitBreaker's `conf` (Kuma's OutlierDetectionConfigurer):
+    each detector that is configured is enforced at 100%, each that is not at 0%."""
+    if conf is None:
+        return None
+
+    def configure(cluster: cluster_pb2.Cluster) -> None:
+        od = cluster.outlier_detection
+        od.SetInParent()
+        if conf.interval is not None:
+            od.interval.FromTimedelta(conf.interval)
+        if conf.base_ejection_time is not None:
+            od.base_ejection_time.FromTimedelta(conf.base_ejection_time)
+        if conf.max_ejection_percent is not None:
+            od.max_ejection_percent.value = conf.max_ejection_percent
+        od.split_external_local_origin_errors = conf.split_external_and_local_errors
+        detectors = conf.detectors
+        total = detectors.total_errors if detectors else None
+        if total is not None:
+            if total.consecutive is not None:
+                od.consecutive_5xx.value = total.consecutive
+            od.enforcing_consecutive_5xx.value = 100
+        else:
+            od.enforcing_consecutive_5xx.value = 0
+        gateway = detectors.gateway_errors if detectors else None
+        if gateway is not None:
+            if gateway.consecutive is not None:
+                od.consecutive_gateway_failure.value = gateway.consecutive
+            od.enforcing_consecutive_gateway_failure.value = 100
+        else:
+            od.enforcing_consecutive_gateway_failure.value = 0
+        local = detectors.local_errors if detectors else None
+        if local is not None:
+            if local.consecutive is not None:
+                od.consecutive_local_origin_failure.value = local.consecutive
+            od.enforcing_consecutive_local_origin_failure.value = 100
+        else:
+            od.enforcing_consecutive_local_origin_failure.value = 0
+        stdev = detectors.standard_deviation if detectors else None
+        if stdev is not None:
+            if stdev.request_volume is not None:
+                od.success_rate_request_volume.value = stdev.request_volume
+            if stdev.minimum_hosts is not None:
+                od.success_rate_minimum_hosts.value = stdev.minimum_hosts
+            if stdev.factor is not None:
+                od.success_rate_stdev_factor.value = int(stdev.factor * 1000)
+            od.enforcing_success_rate.value = 100
+            # takes effect only with split_external_local_origin_errors
+            od.enforcing_local_origin_success_rate.value = 100
+        else:
+            od.enforcing_success_rate.value = 0
+        failure = detectors.failure if detectors else None
+        if failure is not None:
+            if failure.request_volume is not None:
+                od.failure_percentage_request_volume.value = failure.request_volume
+            if failure.minimum_hosts is not None:
+                od.failure_percentage_minimum_hosts.value = failure.minimum_hosts
+            if failure.threshold is not None:
+                od.failure_percentage_threshold.value = failure.threshold
+            od.enforcing_failure_percentage.value = 100
+            od.enforcing_failure_percentage_local_origin.value = 100
+        else:
+            od.enforcing_failure_percentage.value = 0
+
+    return configure
+
+
+DEFAULT_POLICY_CONNECT_TIMEOUT = dt.timedelta(seconds=10)
+"""Connect timeout of a cluster under a Timeout policy that sets none (Kuma 1.1)."""
+
+
+def _update_http_options(cluster: cluster_pb2.Cluster) -> Any:
+    options = http_protocol_options_pb2.HttpProtocolOptions()
+    if HTTP_PROTOCOL_OPTIONS in cluster.typed_extension_protocol_options:
+        cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].Unpack(options)
+    return options
+
+
+def timeout(protocol: str, conf: Any | None) -> ClusterConfigurer | None:
+    """A Timeout policy's cluster side (Kuma 1.1): the connect timeout (10s when the policy
+    sets none), the upstream idle timeout for http/http2 and max stream duration for grpc.
+
+    In v3 the HTTP options live in `typed_extension_protocol_options` (merged with the
+    HTTP/2 setting), not in the deprecated `common_http_protocol_options` field.
+    """
+    if conf is None:
+        return None
+
+    def configure(cluster: cluster_pb2.Cluster) -> None:
+        cluster.connect_timeout.FromTimedelta(
+            conf.connect_timeout
+            if conf.connect_timeout is not None
+            else DEFAULT_POLICY_CONNECT_TIMEOUT
+        )
+        if protocol in ("http", "http2"):
+            idle = conf.http.idle_timeout if conf.http is not None else None
+            options = _update_http_options(cluster)
+            options.common_http_protocol_options.idle_timeout.FromTimedelta(idle or dt.timedelta())
+            if not options.HasField("explicit_http_config"):
+                options.use_downstream_protocol_config.SetInParent()
+            cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].Pack(options)
+        elif protocol == "grpc":
+            duration = conf.grpc.max_stream_duration if conf.grpc is not None else None
+            if duration:
+                options = _update_http_options(cluster)
+                options.common_http_protocol_options.max_stream_duration.FromTimedelta(duration)
+                if not options.HasField("explicit_http_config"):
+                    options.use_downstream_protocol_config.SetInParent()
+                cluster.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].Pack(options)
 
     return configure

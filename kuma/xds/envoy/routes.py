@@ -5,6 +5,7 @@ Kuma inlines every route configuration in its listener's HttpConnectionManager (
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 
 from envoy.config.route.v3 import route_components_pb2, route_pb2
@@ -91,15 +92,20 @@ def common_virtual_host(name: str) -> VirtualHostConfigurer:
     return configure
 
 
-def default_route(subsets: Iterable[ClusterSubset]) -> VirtualHostConfigurer:
+def default_route(
+    subsets: Iterable[ClusterSubset], timeout: dt.timedelta | None = None
+) -> VirtualHostConfigurer:
     """Prefix `/` to one cluster (with a metadata match for a tagged subset), or split by
-    weight between several (each with its own metadata match)."""
+    weight between several (each with its own metadata match). `timeout`: the route's
+    request timeout (None: Envoy's default)."""
     subsets = list(subsets)
 
     def configure(vh: route_components_pb2.VirtualHost) -> None:
         route = vh.routes.add()
         route.match.prefix = "/"
         action = route.route
+        if timeout is not None:
+            action.timeout.FromTimedelta(timeout)
         if len(subsets) == 1:
             action.cluster = subsets[0].cluster
             lb_metadata(subsets[0].tags, action.metadata_match)

@@ -12,27 +12,45 @@ Two caches:
   holds a reference to the tuple, so its identity cannot be reused by another object;
 * everything else keyed by a hashable description of the configuration that produced it (an
   outbound cluster: name + subset key sets + the inputs of any later configurer). This cache is
-  bounded: past `max_entries` the oldest half is dropped (they are rebuilt on demand).
+  bounded: past `max_entries` the oldest half is dropped (they are rebuilt on demand);
+* small values many proxies need (`memo`): a packed TLS context, an SDS location.
+
+Everything here was built with `settings` (control-plane-wide: where the SDS server is): a
+SharedResources is only ever used with the settings it was created with.
+
+Keys may hold the policy Resources whose content went into a resource (a cluster's HealthCheck):
+a Resource hashes by identity and the catalog publishes new objects when policies change, so a
+changed policy is a new key (and the old entry ages out).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Hashable, Sequence
+from typing import Any
 
 from kuma.xds.core import ENDPOINT, Endpoint, XdsResource
 from kuma.xds.envoy.endpoints import cluster_load_assignment
+from kuma.xds.generators.settings import GeneratorSettings
 
 __all__ = ["SharedResources"]
 
 
 class SharedResources:
-    __slots__ = ("_by_key", "_cla", "hits", "max_entries", "mesh", "misses")
+    __slots__ = ("_by_key", "_cla", "_memo", "hits", "max_entries", "mesh", "misses", "settings")
 
-    def __init__(self, mesh: str = "", *, max_entries: int = 50_000) -> None:
+    def __init__(
+        self,
+        mesh: str = "",
+        *,
+        max_entries: int = 50_000,
+        settings: GeneratorSettings | None = None,
+    ) -> None:
         self.mesh = mesh
         self.max_entries = max_entries
+        self.settings = settings if settings is not None else GeneratorSettings()
         self._cla: dict[str, tuple[tuple[Endpoint, ...], XdsResource]] = {}
         self._by_key: dict[Hashable, XdsResource | tuple[XdsResource, ...]] = {}
+        self._memo: dict[Hashable, Any] = {}
         self.hits = 0
         self.misses = 0
 
@@ -85,6 +103,17 @@ class SharedResources:
         self._store(key, group)
         return group
 
+    def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """A value built once for `key` (never mutate it); not counted in hits/misses."""
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        if len(self._memo) >= self.max_entries:
+            self._memo.clear()
+        value = self._memo[key] = build()
+        return value
+
     def _store(self, key: Hashable, value: XdsResource | tuple[XdsResource, ...]) -> None:
         if len(self._by_key) >= self.max_entries:
             for old in list(self._by_key)[: len(self._by_key) // 2]:
@@ -100,6 +129,7 @@ class SharedResources:
     def clear(self) -> None:
         self._cla.clear()
         self._by_key.clear()
+        self._memo.clear()
 
     def __len__(self) -> int:
         return len(self._cla) + len(self._by_key)

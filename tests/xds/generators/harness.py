@@ -3,6 +3,7 @@
 Input format:
 
     proxy: dp-1            # the Dataplane to generate config for
+    tokenPath: /path       # optional: the dataplane token file (Envoy's node metadata)
     resources:             # REST-shaped resources of one mesh (Mesh optional: a default one)
     - type: Dataplane
       mesh: default
@@ -13,6 +14,9 @@ Input format:
 
 Golden format: `resources:` sorted by type (clusters, endpoints, listeners, routes) then name,
 each `{name, origin, resource}` with `resource` as Envoy's proto3 JSON plus `@type`.
+
+Every case is generated with `SETTINGS`: the SDS server at `kuma-control-plane:5677` with the
+certificate in `testdata/sds-ca.pem` (what mTLS cases put into their SDS configs).
 """
 
 from __future__ import annotations
@@ -29,11 +33,15 @@ from kuma.model import registry
 from kuma.model.resource import Resource, ResourceMeta
 from kuma.model.rest import resource_from_dict
 from kuma.xds.core import ALL_TYPES, DataplaneMetadata, MeshContext, ResourceSet
-from kuma.xds.generators import SharedResources, generate
+from kuma.xds.generators import GeneratorSettings, SharedResources, generate
 from kuma.xds.topology import build_endpoints, build_proxy
 
 TESTDATA = Path(__file__).parent / "testdata"
 UPDATE = os.environ.get("UPDATE_GOLDEN_FILES", "").lower() in ("1", "true", "yes")
+SDS_TARGET = "kuma-control-plane:5677"
+SETTINGS = GeneratorSettings(
+    sds_target=SDS_TARGET, sds_ca_pem=(TESTDATA / "sds-ca.pem").read_bytes()
+)
 
 
 def cases() -> list[str]:
@@ -66,17 +74,18 @@ def mesh_context(resources: list[Resource], mesh_name: str = "default") -> MeshC
     )
 
 
-def load_case(name: str) -> tuple[MeshContext, Resource]:
+def load_case(name: str) -> tuple[MeshContext, Resource, DataplaneMetadata]:
     data = yaml.safe_load((TESTDATA / f"{name}.input.yaml").read_text())
     resources = [resource_from_dict(doc) for doc in data["resources"]]
     ctx = mesh_context(resources)
-    return ctx, ctx.dataplanes[data["proxy"]]
+    metadata = DataplaneMetadata(admin_port=9901, dataplane_token_path=data.get("tokenPath", ""))
+    return ctx, ctx.dataplanes[data["proxy"]], metadata
 
 
 def generate_case(name: str, shared: SharedResources | None = None) -> ResourceSet:
-    ctx, dataplane = load_case(name)
-    proxy = build_proxy(ctx, dataplane, DataplaneMetadata(admin_port=9901))
-    return generate(ctx, proxy, shared)
+    ctx, dataplane, metadata = load_case(name)
+    proxy = build_proxy(ctx, dataplane, metadata)
+    return generate(ctx, proxy, shared or SharedResources(ctx.name, settings=SETTINGS))
 
 
 def to_plain(resources: ResourceSet) -> dict[str, Any]:

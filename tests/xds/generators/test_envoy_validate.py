@@ -3,7 +3,7 @@
 Each golden file is parsed back into Envoy messages and fed to Envoy twice: as generated (EDS
 clusters over ADS, with an ADS server configured but never contacted), and with every EDS
 cluster turned STATIC carrying its golden ClusterLoadAssignment (so the endpoints and their
-metadata are checked too).
+metadata are checked too). Both bootstraps define `access_log_sink` like kuma-py's bootstrap.
 """
 
 from __future__ import annotations
@@ -63,7 +63,22 @@ def bootstrap(messages: dict[str, list[Any]], *, static_eds: bool) -> str:
             cluster.ClearField("eds_cluster_config")
             cluster.type = cluster_pb2.Cluster.STATIC
             cluster.load_assignment.CopyFrom(loads[cluster.name])
+            # Envoy 1.40 in validate mode accepts a STATIC cluster with an SDS-fed upstream
+            # TLS context, then crashes (SIGSEGV) while shutting down. The TLS contexts are
+            # validated by the EDS variant (same clusters, TLS kept); this one checks endpoints.
+            cluster.ClearField("transport_socket")
+            cluster.ClearField("transport_socket_matches")
         config.static_resources.clusters.append(cluster)
+    # kuma-dp's access log server, as every bootstrap defines it (TCP traffic log backends)
+    sink = (
+        c.cluster_builder().configure(c.static_cluster("access_log_sink", "127.0.0.1", 1)).build()
+    )
+    sink.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.ClearField("socket_address")
+    sink.load_assignment.endpoints[0].lb_endpoints[
+        0
+    ].endpoint.address.pipe.path = "/tmp/kuma-access-logs-dp-1-default.sock"
+    c.http2(sink)
+    config.static_resources.clusters.append(sink)
     if not static_eds:
         ads = (
             c.cluster_builder()
