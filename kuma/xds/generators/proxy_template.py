@@ -54,6 +54,7 @@ __all__ = [
     "apply_modifications",
     "check_proxy_template",
     "parse_raw_resource",
+    "register_envoy_extensions",
     "template_conf",
 ]
 
@@ -113,7 +114,7 @@ _EXTENSION_MODULES = (
 _registered = False
 
 
-def _register_extensions() -> None:
+def register_envoy_extensions() -> None:
     global _registered
     if _registered:
         return
@@ -146,7 +147,7 @@ def _load(text: str) -> Any:
 
 
 def _parse_into(body: dict[str, Any], message: Message) -> None:
-    _register_extensions()
+    register_envoy_extensions()
     try:
         json_format.ParseDict(body, message)
     except json_format.ParseError as e:

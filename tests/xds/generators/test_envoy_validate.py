@@ -23,6 +23,7 @@ from google.protobuf import json_format
 
 from kuma.xds.core import CLUSTER, ENDPOINT, LISTENER
 from kuma.xds.envoy import clusters as c
+from kuma.xds.generators.proxy_template import register_envoy_extensions
 from tests.xds.generators.harness import cases, golden_path
 
 
@@ -41,6 +42,7 @@ _CLASSES: dict[str, Any] = {
 
 
 def golden_messages(case: str) -> dict[str, list[Any]]:
+    register_envoy_extensions()  # typed_configs a ProxyTemplate brought in
     plain = yaml.safe_load(golden_path(case).read_text())
     by_type: dict[str, list[Any]] = {t: [] for t in _CLASSES}
     for item in plain["resources"]:
