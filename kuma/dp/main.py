@@ -109,10 +109,11 @@ def run(ctx: click.Context, /, log_level: str | None, **flags: str | None) -> in
     except ConfigError as e:
         log.error("unable to load configuration", error=str(e))
         raise click.ClickException(str(e)) from None
+    from kuma.dp.accesslogs import access_log_server
     from kuma.dp.run import run_dataplane
 
     try:
-        return run_async(run_dataplane, cfg, log_level=level)
+        return run_async(run_dataplane, cfg, log_level=level, services=(access_log_server,))
     except (DataplaneError, BaseExceptionGroup) as e:
         error = _dataplane_error(e)
         if error is None:
