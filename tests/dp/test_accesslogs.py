@@ -36,7 +36,13 @@ class Collector:
 
     def __init__(self) -> None:
         self.connections: list[bytearray] = []
-        self.received = anyio.Event()
+        self.received = anyio.Event()  # replaced after each chunk
+
+    async def wait_lines(self, count: int) -> str:
+        with anyio.fail_after(5):
+            while self.text().count("\n") < count:
+                await self.received.wait()
+        return self.text()
 
     async def handle(self, stream: anyio.abc.SocketStream) -> None:
         data = bytearray()
@@ -46,6 +52,7 @@ class Collector:
                 async for chunk in stream:
                     data.extend(chunk)
                     self.received.set()
+                    self.received = anyio.Event()
             except anyio.BrokenResourceError:
                 pass
 
@@ -70,7 +77,9 @@ async def environment(tmp_path: Path) -> AsyncIterator[tuple[str, int, Collector
             yield socket_path, port, collector
         finally:
             tg.cancel_scope.cancel()
-    assert not Path(socket_path).exists(), "the socket file is removed when the server stops"
+    assert not await anyio.Path(socket_path).exists(), (
+        "the socket file is removed when the server stops"
+    )
 
 
 def http_entry(path: str, code: int) -> Any:
@@ -115,13 +124,6 @@ async def stream(socket_path: str, messages: list[Any]) -> Any:
             return await call.recv_message()
 
 
-async def wait_for_text(collector: Collector, expected_lines: int) -> str:
-    with anyio.fail_after(5):
-        while collector.text().count("\n") < expected_lines:
-            await anyio.sleep(0.02)
-    return collector.text()
-
-
 async def test_http_entries_reach_the_tcp_backend_in_kumas_default_format(tmp_path: Path) -> None:
     async with environment(tmp_path) as (socket_path, port, collector):
         fmt = DEFAULT_HTTP_FORMAT.replace("%KUMA_MESH%", "default")
@@ -131,7 +133,7 @@ async def test_http_entries_reach_the_tcp_backend_in_kumas_default_format(tmp_pa
         second = Message()
         second.http_logs.log_entry.extend([http_entry("/a", 503), http_entry("/b", 200)])
         await stream(socket_path, [first, second])
-        text = await wait_for_text(collector, 3)
+        text = await collector.wait_lines(3)
     lines = text.splitlines()
     assert lines[0] == (
         '[2024-05-01T12:30:15.123Z] default "GET /hello HTTP/1.1" 200 UF 0 17 42 3 "-" '
@@ -152,7 +154,7 @@ async def test_tcp_entries_with_a_custom_format(tmp_path: Path) -> None:
         )
         message.tcp_logs.log_entry.extend([tcp_entry(10, 20), tcp_entry(1, 2)])
         await stream(socket_path, [message])
-        text = await wait_for_text(collector, 2)
+        text = await collector.wait_lines(2)
     assert text.splitlines() == [
         "10.0.0.3:5432 sent=10 recv=20 proto=- code=0 hdr=-",
         "10.0.0.3:5432 sent=1 recv=2 proto=- code=0 hdr=-",
@@ -200,12 +202,12 @@ async def test_a_socket_served_by_another_process_is_left_alone(tmp_path: Path) 
         async with anyio.create_task_group() as tg:
             await tg.start(access_log_server, other)  # starts, but does not take the socket
             tg.cancel_scope.cancel()
-        assert Path(socket_path).exists()
+        assert await anyio.Path(socket_path).exists()
         message = Message()
         message.identifier.log_name = f"127.0.0.1:{port};%BYTES_SENT%\n"
         message.tcp_logs.log_entry.append(tcp_entry(7, 1))
         await stream(socket_path, [message])
-        assert await wait_for_text(collector, 1) == "7\n"
+        assert await collector.wait_lines(1) == "7\n"
 
 
 def test_parse_log_name() -> None:
