@@ -37,6 +37,7 @@ from kuma.errors import ResourceAlreadyExistsError
 from kuma.manager import ResourceManager
 from kuma.manager.ca import enable_mesh_ca
 from kuma.store.base import ResourceStore
+from kuma.tokens import ensure_signing_key, make_authenticator
 from kuma.version import __version__
 
 __all__ = [
@@ -125,16 +126,7 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
     ]
 
 
-def _catalog(cfg: KumaCpConfig) -> dict[str, Any]:
-    catalog = cfg.catalog()
-    # kuma-dp demands a dataplane token whenever the catalog names a token server. The admin
-    # server does not issue tokens yet (no /tokens endpoint), so advertising one would make
-    # every kuma-dp fail; until it does, the catalog names none.
-    catalog["apis"]["dataplaneToken"] = {"localUrl": "", "publicUrl": ""}
-    return catalog
-
-
-def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
+def _apps(cfg: KumaCpConfig, manager: ResourceManager, auth: Any) -> dict[str, ASGIApp]:
     """The ASGI apps of the API and admin listeners, by listener name."""
     from kuma.api import build_admin_app, build_api_app
     from kuma.api.settings import AdminSettings, ApiSettings
@@ -148,15 +140,23 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
         mode=cfg.mode,
         environment=cfg.environment,
         cors_allowed_domains=tuple(cfg.api_server.cors_allowed_domains),
-        catalog=_catalog(cfg),
+        catalog=cfg.catalog(),
         config_json=lambda: display,
     )
     from kuma.xds.bootstrap import BootstrapSettings, build_bootstrap_app
 
     return {
         "api": build_api_app(manager, api_settings),
-        "admin": build_admin_app(manager, AdminSettings(read_only=cfg.api_server.read_only)),
-        "bootstrap": build_bootstrap_app(manager, BootstrapSettings.from_config(cfg)),
+        "admin": build_admin_app(
+            manager,
+            AdminSettings(
+                read_only=cfg.api_server.read_only,
+                dataplane_token_enabled=cfg.admin_server.apis.dataplane_token.enabled,
+            ),
+        ),
+        "bootstrap": build_bootstrap_app(
+            manager, BootstrapSettings.from_config(cfg), authenticator=auth
+        ),
     }
 
 
@@ -169,6 +169,7 @@ class _Xds:
         manager: ResourceManager,
         registry: Any,
         ca_managers: Mapping[str, Any],
+        auth: Any,
     ) -> None:
         from kuma.sds import SdsServer, sds_hosts, sds_server_tls
         from kuma.xds.catalog import MeshCatalog, MeshChange
@@ -205,6 +206,7 @@ class _Xds:
             instance_id=f"{socket.gethostname()}-{os.getpid()}",
             insights=self.insights,
             metrics=self.metrics,
+            authenticator=auth,
         )
         xds_host = cfg.bootstrap_server.params.xds_host or cfg.general.advertised_hostname
         self.sds_tls = sds_server_tls(
@@ -215,6 +217,7 @@ class _Xds:
         self.sds = SdsServer(
             manager,
             ca_managers,
+            authenticator=auth,
             refresh_interval=cfg.sds_server.dataplane_configuration_refresh_interval.total_seconds(),
         )
 
@@ -342,8 +345,13 @@ async def _run(
                     manager = ResourceManager(store)
                     ca_managers = enable_mesh_ca(manager)
                     await _create_defaults(cfg, manager)
-                    apps = _apps(cfg, manager)
-                    xds = _Xds(cfg, manager, registry, ca_managers)
+                    # Kuma creates the token signing key on Universal whether tokens are on or not
+                    await ensure_signing_key(manager)
+                    auth = make_authenticator(
+                        manager, cfg.admin_server.apis.dataplane_token.enabled
+                    )
+                    apps = _apps(cfg, manager, auth)
+                    xds = _Xds(cfg, manager, registry, ca_managers, auth)
                     await xds.start(background)
                 if not startup.cancel_called:
                     for name, listener in by_name.items():

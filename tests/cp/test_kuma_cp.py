@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import anyio.to_thread
 import httpx
@@ -22,6 +21,7 @@ from tests.support.procs import (
     control_plane,
     free_port,
     port_is_free,
+    postgres_env,
 )
 
 pytestmark = pytest.mark.e2e
@@ -218,21 +218,8 @@ def test_migrate_on_memory_store() -> None:
     assert "migrations are not supported for Memory resource store" in result.stderr
 
 
-def _postgres_env(dsn: str) -> dict[str, str]:
-    parts = urlsplit(dsn)
-    return {
-        "KUMA_STORE_TYPE": "postgres",
-        "KUMA_STORE_POSTGRES_HOST": parts.hostname or "127.0.0.1",
-        "KUMA_STORE_POSTGRES_PORT": str(parts.port or 5432),
-        "KUMA_STORE_POSTGRES_USER": unquote(parts.username or "postgres"),
-        # Kuma requires a password; trust authentication ignores it
-        "KUMA_STORE_POSTGRES_PASSWORD": unquote(parts.password or "unused"),
-        "KUMA_STORE_POSTGRES_DB_NAME": unquote(parts.path.lstrip("/")),
-    }
-
-
 def _migrate_then_run(dsn: str) -> None:
-    pg = _postgres_env(dsn)
+    pg = postgres_env(dsn)
 
     unmigrated = kuma_cp("run", env=base_env(**Ports().env(), **pg))
     assert unmigrated.returncode == 1

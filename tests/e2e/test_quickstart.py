@@ -131,6 +131,8 @@ def test_quickstart_works_as_written() -> None:
             )
         for proc in background:
             assert proc.alive(), proc.output()
+    for token in ("/tmp/backend-01-token", "/tmp/web-01-token"):  # written by the doc's steps
+        Path(token).unlink(missing_ok=True)
 
 
 def _rerun_until(step: Step, env: dict[str, str], home: str) -> str | None:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -189,7 +190,22 @@ def _connects(port: int) -> bool:
 def kuma_dp(
     cp: ControlPlane, name: str, *, admin_port: int, mesh: str = "default", **env: str
 ) -> Iterator[Process]:
-    """`kuma-dp run` for dataplane `name` with the wheel's Envoy; Envoy admin on admin_port."""
+    """`kuma-dp run` for dataplane `name` with the wheel's Envoy; Envoy admin on admin_port.
+
+    Its dataplane token is issued by the control plane's admin server (as `kumactl generate
+    dataplane-token` does) and handed over in a temporary file.
+    """
+    catalog = httpx.get(f"{cp.api}/catalog", timeout=10).json()
+    token_file = tempfile.NamedTemporaryFile("w", suffix=".token", delete=False)  # noqa: SIM115
+    with token_file:
+        if catalog["apis"]["dataplaneToken"]["localUrl"]:  # tokens are on
+            token = httpx.post(
+                f"http://127.0.0.1:{cp.ports.admin}/tokens",
+                json={"name": name, "mesh": mesh},
+                timeout=10,
+            )
+            token.raise_for_status()
+            token_file.write(token.text)
     argv = [
         sys.executable,
         "-m",
@@ -200,12 +216,17 @@ def kuma_dp(
         f"--cp-address={cp.api}",
         f"--admin-port={admin_port}",
     ]
-    with spawn(argv, base_env(**env)) as p:
-        try:
-            yield p
-        finally:
-            if p.alive():
-                p.stop(timeout=STOP_TIMEOUT)
+    if os.path.getsize(token_file.name):
+        argv.append(f"--dataplane-token-file={token_file.name}")
+    try:
+        with spawn(argv, base_env(**env)) as p:
+            try:
+                yield p
+            finally:
+                if p.alive():
+                    p.stop(timeout=STOP_TIMEOUT)
+    finally:
+        os.unlink(token_file.name)
 
 
 def send_and_receive(port: int, payload: bytes, timeout: float = 2.0) -> bytes:
@@ -219,3 +240,17 @@ def send_and_receive(port: int, payload: bytes, timeout: float = 2.0) -> bytes:
                 break
             received += chunk
         return received
+
+
+def postgres_env(dsn: str) -> dict[str, str]:
+    """KUMA_STORE_* variables that point kuma-cp at the database of `dsn`."""
+    parts = urlsplit(dsn)
+    return {
+        "KUMA_STORE_TYPE": "postgres",
+        "KUMA_STORE_POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "KUMA_STORE_POSTGRES_PORT": str(parts.port or 5432),
+        "KUMA_STORE_POSTGRES_USER": unquote(parts.username or "postgres"),
+        # Kuma requires a password; trust authentication ignores it
+        "KUMA_STORE_POSTGRES_PASSWORD": unquote(parts.password or "unused"),
+        "KUMA_STORE_POSTGRES_DB_NAME": unquote(parts.path.lstrip("/")),
+    }
