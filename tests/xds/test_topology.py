@@ -353,3 +353,255 @@ def test_dataplane_without_networking() -> None:
     proxy = build_proxy(ctx, bare)
     assert proxy.inbounds == ()
     assert proxy.outbounds == ()
+
+
+# -- policies ----------------------------------------------------------------------------------
+
+
+def policy(type_name: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {"type": type_name, "mesh": "default", "name": name, **spec}
+
+
+def sel(*matches: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"match": m} for m in matches]
+
+
+def created(ctx: MeshContext, type_name: str, name: str, day: int) -> None:
+    for p in ctx.policies[type_name]:
+        if p.meta.name == name:
+            p.meta.creation_time = dt.datetime(2020, 1, day, tzinfo=dt.UTC)
+
+
+def test_inbound_policies_are_the_best_destination_match_per_inbound() -> None:
+    http = {"kuma.io/protocol": "http"}
+    ctx = ctx_of(
+        dp(
+            "backend-1",
+            inbound=[
+                inbound("backend", 8080, version="v1", **http),
+                inbound("admin", 9090, **http),
+                inbound("other", 7070),
+            ],
+        ),
+        policy(
+            "TrafficPermission",
+            "all",
+            sources=sel({"kuma.io/service": "*"}),
+            destinations=sel({"kuma.io/service": "*"}),
+        ),
+        policy(
+            "TrafficPermission",
+            "backend-v1",
+            sources=sel({"kuma.io/service": "web"}),
+            destinations=sel({"kuma.io/service": "backend", "version": "v1"}),
+        ),
+        policy(
+            "TrafficPermission",
+            "admin-a",
+            sources=sel({"kuma.io/service": "ops"}),
+            destinations=sel({"kuma.io/service": "admin"}),
+        ),
+        policy(
+            "TrafficPermission",
+            "admin-b",
+            sources=sel({"kuma.io/service": "dev"}),
+            destinations=sel({"kuma.io/service": "admin"}),
+        ),
+        policy(
+            "FaultInjection",
+            "fi",
+            sources=sel({"kuma.io/service": "web", **http}),
+            destinations=sel({"kuma.io/service": "backend", **http}),
+            conf={"abort": {"percentage": 50, "httpStatus": 500}},
+        ),
+    )
+    created(ctx, "TrafficPermission", "admin-a", 2)
+    created(ctx, "TrafficPermission", "admin-b", 1)
+    backend, admin, other = build_proxy(ctx, ctx.dataplanes["backend-1"]).inbounds
+    assert backend.permission is not None
+    assert backend.permission.meta.name == "backend-v1"
+    assert admin.permission is not None
+    assert admin.permission.meta.name == "admin-a"
+    assert other.permission is not None
+    assert other.permission.meta.name == "all"
+    assert backend.fault_injection is not None
+    assert backend.fault_injection.meta.name == "fi"
+    assert admin.fault_injection is None
+    assert other.fault_injection is None
+
+    created(ctx, "TrafficPermission", "admin-b", 3)
+    admin = build_proxy(ctx, ctx.dataplanes["backend-1"]).inbounds[1]
+    assert admin.permission is not None
+    assert admin.permission.meta.name == "admin-b"
+
+
+def test_connection_policies_per_destination_and_per_outbound_service() -> None:
+    star = {"kuma.io/service": "*"}
+    ctx = ctx_of(
+        dp(
+            "web-1",
+            inbound=[inbound("web", version="v1")],
+            outbound=[
+                {"port": 1, "tags": {"kuma.io/service": "backend"}},
+                {"port": 2, "tags": {"kuma.io/service": "db"}},
+            ],
+        ),
+        route(
+            "backend-to-v2",
+            {"kuma.io/service": "web"},
+            "backend",
+            (100, {"kuma.io/service": "backend-v2"}),
+        ),
+        policy(
+            "HealthCheck",
+            "all",
+            sources=sel(star),
+            destinations=sel(star),
+            conf={
+                "interval": "10s",
+                "timeout": "1s",
+                "unhealthyThreshold": 1,
+                "healthyThreshold": 1,
+            },
+        ),
+        policy(
+            "HealthCheck",
+            "web-v1",
+            sources=sel({"kuma.io/service": "web", "version": "v1"}),
+            destinations=sel({"kuma.io/service": "db"}),
+            conf={
+                "interval": "1s",
+                "timeout": "1s",
+                "unhealthyThreshold": 1,
+                "healthyThreshold": 1,
+            },
+        ),
+        policy(
+            "CircuitBreaker",
+            "db",
+            sources=sel(star),
+            destinations=sel({"kuma.io/service": "db"}),
+            conf={"detectors": {"totalErrors": {}}},
+        ),
+        policy(
+            "Retry",
+            "r",
+            sources=sel(star),
+            destinations=sel({"kuma.io/service": "db"}),
+            conf={"tcp": {"maxConnectAttempts": 3}},
+        ),
+        policy(
+            "Timeout",
+            "t",
+            sources=sel(star),
+            destinations=sel({"kuma.io/service": "backend"}),
+            conf={"connectTimeout": "1s"},
+        ),
+    )
+    proxy = build_proxy(ctx, ctx.dataplanes["web-1"])
+    # destination services: backend-v2 (routed to) and db; not backend itself
+    assert {s: p.meta.name for s, p in proxy.health_checks.items()} == {
+        "backend-v2": "all",
+        "db": "web-v1",
+    }
+    assert {s: p.meta.name for s, p in proxy.circuit_breakers.items()} == {"db": "db"}
+    backend, db = proxy.outbounds
+    # Retry by destination service, Timeout by the outbound's own service (Kuma 1.1)
+    assert backend.retry is None
+    assert db.retry is not None
+    assert backend.timeout is not None
+    assert db.timeout is None
+
+
+def test_traffic_logs_resolve_to_mesh_backends() -> None:
+    star = {"kuma.io/service": "*"}
+    mesh = {
+        "type": "Mesh",
+        "name": "default",
+        "logging": {
+            "defaultBackend": "file",
+            "backends": [
+                {"name": "file", "type": "file", "conf": {"path": "/tmp/a.log"}},
+                {"name": "tcp", "type": "tcp", "conf": {"address": "127.0.0.1:5000"}},
+            ],
+        },
+    }
+    ctx = ctx_of(
+        mesh,
+        dp(
+            "web-1",
+            inbound=[inbound("web")],
+            outbound=[
+                {"port": 1, "tags": {"kuma.io/service": "backend"}},
+                {"port": 2, "tags": {"kuma.io/service": "db"}},
+                {"port": 3, "tags": {"kuma.io/service": "cache"}},
+            ],
+        ),
+        policy("TrafficLog", "default-backend", sources=sel(star), destinations=sel(star)),
+        policy(
+            "TrafficLog",
+            "to-db",
+            sources=sel(star),
+            destinations=sel({"kuma.io/service": "db"}),
+            conf={"backend": "tcp"},
+        ),
+        policy(
+            "TrafficLog",
+            "to-cache",
+            sources=sel(star),
+            destinations=sel({"kuma.io/service": "cache"}),
+            conf={"backend": "missing"},
+        ),
+    )
+    proxy = build_proxy(ctx, ctx.dataplanes["web-1"])
+    assert [o.log.name if o.log else None for o in proxy.outbounds] == ["file", "tcp", None]
+    assert proxy.passthrough_log is not None
+    assert proxy.passthrough_log.name == "file"
+
+
+def test_dataplane_policies_and_mtls() -> None:
+    mesh = {
+        "type": "Mesh",
+        "name": "default",
+        "mtls": {"enabledBackend": "ca", "backends": [{"name": "ca", "type": "builtin"}]},
+        "tracing": {
+            "defaultBackend": "z1",
+            "backends": [
+                {"name": "z1", "type": "zipkin", "conf": {"url": "http://z1:9411/api/v2/spans"}},
+                {"name": "z2", "type": "zipkin", "conf": {"url": "http://z2:9411/api/v2/spans"}},
+            ],
+        },
+    }
+    ctx = ctx_of(
+        mesh,
+        dp("web-1", inbound=[inbound("web", version="v1")]),
+        dp("db-1", "10.0.0.2", inbound=[inbound("db")]),
+        policy("TrafficTrace", "all", selectors=sel({"kuma.io/service": "*"})),
+        policy(
+            "TrafficTrace",
+            "web",
+            selectors=sel({"kuma.io/service": "web", "version": "*"}),
+            conf={"backend": "z2"},
+        ),
+        policy("ProxyTemplate", "everyone", selectors=sel({"kuma.io/service": "*"})),
+        policy(
+            "ProxyTemplate",
+            "web",
+            selectors=sel({"kuma.io/service": "web"}),
+            conf={"imports": ["default-proxy"]},
+        ),
+    )
+    web = build_proxy(ctx, ctx.dataplanes["web-1"])
+    db = build_proxy(ctx, ctx.dataplanes["db-1"])
+    assert web.mtls
+    assert db.mtls
+    assert web.traffic_trace is not None
+    assert web.traffic_trace.meta.name == "web"
+    assert web.tracing_backend is not None
+    assert web.tracing_backend.name == "z2"
+    assert db.tracing_backend is not None
+    assert db.tracing_backend.name == "z1"
+    assert web.proxy_template is not None
+    assert web.proxy_template.meta.name == "web"
+    assert db.proxy_template is not None
+    assert db.proxy_template.meta.name == "everyone"

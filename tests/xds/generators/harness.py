@@ -85,7 +85,9 @@ def load_case(name: str) -> tuple[MeshContext, Resource, DataplaneMetadata]:
 def generate_case(name: str, shared: SharedResources | None = None) -> ResourceSet:
     ctx, dataplane, metadata = load_case(name)
     proxy = build_proxy(ctx, dataplane, metadata)
-    return generate(ctx, proxy, shared or SharedResources(ctx.name, settings=SETTINGS))
+    if shared is None:
+        shared = SharedResources(ctx.name, settings=SETTINGS)
+    return generate(ctx, proxy, shared)
 
 
 def to_plain(resources: ResourceSet) -> dict[str, Any]:
