@@ -160,6 +160,13 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager, auth: Any) -> dict[str, A
     }
 
 
+def _sds_target(cfg: KumaCpConfig, xds_host: str) -> str:
+    url = cfg.api_server.catalog.sds.url
+    if url:
+        return url.split("://", 1)[-1].rstrip("/")
+    return f"{xds_host}:{cfg.sds_server.grpc_port}"
+
+
 class _Xds:
     """The xDS side of the control plane: catalog -> reconciler -> ADS server, plus insights."""
 
@@ -174,13 +181,26 @@ class _Xds:
         from kuma.sds import SdsServer, sds_hosts, sds_server_tls
         from kuma.xds.catalog import MeshCatalog, MeshChange
         from kuma.xds.generators import SnapshotGenerator
+        from kuma.xds.generators.settings import GeneratorSettings
         from kuma.xds.insights import InsightRecorder
         from kuma.xds.metrics import XdsMetrics
         from kuma.xds.reconciler import Reconciler
         from kuma.xds.server.ads import AdsServer
 
         self.metrics = XdsMetrics(registry)
-        self.generator = SnapshotGenerator()
+        xds_host = cfg.bootstrap_server.params.xds_host or cfg.general.advertised_hostname
+        self.sds_tls = sds_server_tls(
+            cfg.sds_server.tls_cert_file,
+            cfg.sds_server.tls_key_file,
+            hosts=sds_hosts(xds_host, cfg.api_server.catalog.sds.url),
+        )
+        # Envoy reaches SDS where the catalog says (apiServer.catalog.sds.url), else on the xDS
+        # host, and trusts the SDS server's own certificate for that channel.
+        self.generator = SnapshotGenerator(
+            GeneratorSettings(
+                sds_target=_sds_target(cfg, xds_host), sds_ca_pem=self.sds_tls.cert_pem
+            )
+        )
 
         def on_change(changes: list[MeshChange]) -> None:
             for change in changes:
@@ -207,12 +227,6 @@ class _Xds:
             insights=self.insights,
             metrics=self.metrics,
             authenticator=auth,
-        )
-        xds_host = cfg.bootstrap_server.params.xds_host or cfg.general.advertised_hostname
-        self.sds_tls = sds_server_tls(
-            cfg.sds_server.tls_cert_file,
-            cfg.sds_server.tls_key_file,
-            hosts=sds_hosts(xds_host, cfg.api_server.catalog.sds.url),
         )
         self.sds = SdsServer(
             manager,
