@@ -22,6 +22,10 @@ Protocol rules this machine implements (one independent sub-state per type URL):
   exactly those resources (so it changes when the requested set or their content changes, and
   equals the snapshot's own version of the type when every resource is requested).
 * On a snapshot change, types are answered in `core.ALL_TYPES` order (CDS, EDS, LDS, RDS, SDS).
+* An EDS/RDS/SDS request repeating the ACK already processed (same nonce, same version) is Envoy
+  asking again for what it has: a new watch on the same resources, typically an EDS cluster
+  replaced by CDS, which stays warming (and holds back the CDS ACK) until its endpoints come
+  again. It is answered with the current resources under a new nonce.
 """
 
 from __future__ import annotations
@@ -291,9 +295,20 @@ class AdsStreamState:
                     )
                 )
             return
+        repeat = (
+            type_url in NON_WILDCARD_TYPES
+            and ts.nonce is not None
+            and not ts.pending
+            and req.error_detail is None
+            and req.version_info == ts.client_version
+        )
         if type_url in NON_WILDCARD_TYPES:
             ts.names = frozenset(req.resource_names)
         ts.client_version = req.version_info
+        if repeat:
+            # answered already: Envoy re-subscribed (e.g. a warming cluster wants its endpoints)
+            self._maybe_send(type_url, req.now, actions, force=True)
+            return
         nacked = False
         if ts.nonce is not None:  # answers our latest response: ACK or NACK
             ts.pending = False
@@ -355,7 +370,9 @@ class AdsStreamState:
         ts.target_key, ts.target = key, target
         return target
 
-    def _maybe_send(self, type_url: str, now: float, actions: list[Action]) -> None:
+    def _maybe_send(
+        self, type_url: str, now: float, actions: list[Action], *, force: bool = False
+    ) -> None:
         ts = self._types[type_url]
         target = self._target(type_url, ts)
         if target is None or target.version != ts.rejected:
@@ -364,7 +381,7 @@ class AdsStreamState:
             return
         if target.version != ts.ready_version:
             ts.ready_version, ts.ready_since = target.version, now
-        if ts.pending or target.version == ts.client_version:
+        if ts.pending or (target.version == ts.client_version and not force):
             return
         if target.version == ts.rejected and ts.retry_at is not None and now < ts.retry_at:
             return  # rejected: wait for the backoff to pass before trying it again

@@ -358,6 +358,29 @@ def test_eds_change_of_an_unrequested_cluster_sends_nothing() -> None:
     assert [r.payload for r in out.resources] == [b"backend:10.0.0.7"]
 
 
+def test_a_repeated_eds_request_is_answered_again_for_a_warming_cluster() -> None:
+    """After a CDS update replaces an EDS cluster, Envoy asks again for its endpoints with the
+    request it already sent (same nonce and version); the new cluster warms only once they
+    come, and Envoy holds back its CDS ACK until then."""
+    m = AdsStreamState()
+    m.handle(SnapshotChanged(BASE, 0.0))
+    cds = one_send(m.handle(req(CLUSTER)))
+    eds = one_send(m.handle(req(ENDPOINT, names=("backend", "web"))))
+    ack(m, cds)
+    assert ack(m, eds) == [Acked(ENDPOINT, eds.version_info, eds.nonce, delivery=0.0)]
+    changed = snap(*BASE.of_type(ENDPOINT).values(), res(CLUSTER, "backend", "subsets"))
+    new_cds = one_send(m.handle(SnapshotChanged(changed, 1.0)))
+    assert new_cds.type_url == CLUSTER  # EDS is unchanged: nothing sent for it
+    again = one_send(ack(m, eds, now=1.1))  # the warming cluster's re-request
+    assert again.type_url == ENDPOINT
+    assert again.version_info == eds.version_info
+    assert again.nonce not in (eds.nonce, new_cds.nonce)
+    assert sorted(r.name for r in again.resources) == ["backend", "web"]
+    # its ACK is an ordinary one; nothing more is sent
+    assert ack(m, again, now=1.2) == [Acked(ENDPOINT, again.version_info, again.nonce)]
+    assert sends(ack(m, new_cds, now=1.3)) == []
+
+
 def test_eds_with_no_names_is_not_answered() -> None:
     m = AdsStreamState()
     m.handle(SnapshotChanged(BASE, 0.0))
