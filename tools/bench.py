@@ -313,44 +313,12 @@ def xds_section(report: Report, seconds: float) -> None:
     report.add("xds", "generation per dataplane, cold p99", gen["cold"]["p99_ms"], "ms")
 
     print("\n[xds] kuma-cp + 1,000 simulated Envoys (tools.xds_loadclient, own process)")
-    with kuma_cp({}) as cp:
+    with kuma_cp(NO_TOKENS) as cp:
         put_dataplanes(cp.api, 1000, services=100)
         time.sleep(1.0)  # let the catalog settle
         rss_before = cp.rss_kib()
-        client = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tools.xds_loadclient",
-                "--address",
-                f"127.0.0.1:{cp.xds_port}",
-                "--mesh",
-                "default",
-                "--names",
-                "dp-0..dp-999",
-                "--ready-timeout",
-                "180",
-                "--change-timeout",
-                "60",
-            ],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert client.stdin is not None
-            assert client.stdout is not None
-
-            def event(name: str) -> dict[str, Any]:
-                assert client.stdout is not None
-                for line in client.stdout:
-                    data = json.loads(line)
-                    if data.get("event") == name:
-                        return data  # type: ignore[no-any-return]
-                raise RuntimeError(f"load client ended before {name!r}")
-
-            ready = event("ready")
+        with load_clients(cp, 1000) as clients:
+            ready = clients.event("ready")
             report.add("xds", "1,000 streams connected and configured", ready["seconds"], "s")
             time.sleep(2.0)  # insights flushed, memory settled
             rss_after = cp.rss_kib()
@@ -358,9 +326,8 @@ def xds_section(report: Report, seconds: float) -> None:
             report.add("xds", "cp RSS per connected dataplane", per_dp, "KiB", 256.0, False)
             report.add("xds", "  cp RSS with 1,000 connected", rss_after / 1024, "MiB")
 
-            client.stdin.write("mark move svc-0\n")
-            client.stdin.flush()
-            marked = event("marked")
+            clients.send("mark move svc-0")
+            marked = clients.event("marked")
             # move one endpoint of svc-0: dp-0's inbound port changes
             body = {
                 "type": "Dataplane",
@@ -378,7 +345,7 @@ def xds_section(report: Report, seconds: float) -> None:
                 },
             }
             httpx.put(f"{cp.api}/meshes/default/dataplanes/dp-0", json=body, timeout=10)
-            summary = event("summary")
+            summary = clients.event("summary")
             report.add(
                 "xds",
                 f"endpoint change -> all {marked['expected']} affected ACKed (max)",
@@ -394,19 +361,122 @@ def xds_section(report: Report, seconds: float) -> None:
             q = _summary_quantiles(metrics, "xds_generation")
             if q:
                 report.add("xds", "kuma-cp xds_generation p99 (live)", q.get("0.99", 0.0), "ms")
-            client.stdin.write("quit\n")
-            client.stdin.flush()
-            client.wait(timeout=60)
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
+
+
+# The simulated Envoys carry no dataplane tokens: the xDS figures measure config delivery.
+NO_TOKENS = {"KUMA_ADMIN_SERVER_APIS_DATAPLANE_TOKEN_ENABLED": "false"}
+
+
+@dataclass
+class LoadClients:
+    proc: subprocess.Popen[str]
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def event(self, name: str) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            data = json.loads(line)
+            if data.get("event") == name:
+                return data  # type: ignore[no-any-return]
+        raise RuntimeError(f"load client ended before {name!r}")
+
+
+@contextmanager
+def load_clients(cp: ControlPlane, n: int) -> Iterator[LoadClients]:
+    """`n` simulated Envoys (dp-0..dp-<n-1>) in their own process (tools.xds_loadclient)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tools.xds_loadclient",
+            "--address",
+            f"127.0.0.1:{cp.xds_port}",
+            "--mesh",
+            "default",
+            "--names",
+            f"dp-0..dp-{n - 1}",
+            "--ready-timeout",
+            "180",
+            "--change-timeout",
+            "60",
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield LoadClients(proc)
+        LoadClients(proc).send("quit")
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _permission(sources: list[str]) -> dict[str, Any]:
+    return {
+        "type": "TrafficPermission",
+        "mesh": "default",
+        "name": "allow",
+        "sources": [{"match": {"kuma.io/service": s}} for s in sources],
+        "destinations": [{"match": {"kuma.io/service": "*"}}],
+    }
+
+
+def policies_section(report: Report, seconds: float) -> None:
+    from kuma.ca.pki import issue_workload_cert, new_root_ca
+
+    print("\n[policies] identity certificates (RSA-2048, in-process)")
+    ca = new_root_ca("default")
+    start = time.perf_counter()
+    for i in range(20):
+        issue_workload_cert(ca, "default", [f"svc-{i}"])
+    per_cert = (time.perf_counter() - start) / 20
+    report.add("policies", "issue one identity certificate", per_cert * 1000, "ms")
+    report.add("policies", "  ... for 1,000 dataplanes (one core)", per_cert * 1000, "s")
+
+    print("\n[policies] TrafficPermission change -> 1,000 simulated Envoys, mTLS mesh")
+    with kuma_cp(NO_TOKENS) as cp:
+        mesh = {
+            "type": "Mesh",
+            "name": "default",
+            "mtls": {"enabledBackend": "ca-1", "backends": [{"name": "ca-1", "type": "builtin"}]},
+        }
+        httpx.put(f"{cp.api}/meshes/default", json=mesh, timeout=30).raise_for_status()
+        put_dataplanes(cp.api, 1000, services=100)
+        path = f"{cp.api}/meshes/default/traffic-permissions/allow"
+        httpx.put(path, json=_permission(["*"]), timeout=10).raise_for_status()
+        time.sleep(1.0)
+        with load_clients(cp, 1000) as clients:
+            clients.event("ready")
+            time.sleep(2.0)
+            clients.send("mark-lds allow")
+            clients.event("marked")
+            started = time.perf_counter()
+            httpx.put(path, json=_permission(["svc-0", "svc-1"]), timeout=10).raise_for_status()
+            summary = clients.event("summary")
+            report.add(
+                "policies",
+                f"TrafficPermission change -> {summary['changed']}/{summary['expected']} ACKed",
+                summary["max"] or (time.perf_counter() - started),
+                "s",
+                2.0,
+                False,
+            )
+            report.add("policies", "  ... p50", summary["p50"] or 0.0, "s")
 
 
 SECTIONS: dict[str, Callable[[Report, float], None]] = {
     "rest": lambda report, seconds: rest_section(report, "memory", {}, seconds),
     "postgres": postgres_section,
     "xds": xds_section,
+    "policies": policies_section,
 }
 
 

@@ -19,6 +19,9 @@ Protocol with the bench (JSON lines on stdout, commands as lines on stdin):
   those subscribed to it. When all expected clients reported, or `--change-timeout` passed:
   `{"event": "summary", "mark": LABEL, "expected": n, "changed": k, "missing": [...first 20],
   "p50": s, "p90": s, "p99": s, "max": s}`.
+* stdin `mark-lds LABEL`: the same for listeners: each client reports when it has received and
+  ACKed an LDS response whose version differs from the one it had at the mark (e.g. after a
+  TrafficPermission change rewrites every inbound listener's RBAC filter). Expected: all clients.
 * stdin `status`: `{"event": "status", "clients": N, "connected": c, "ready": r, "responses": x}`.
 * stdin `quit` or end of input: stop (a pending mark is summarised first).
 
@@ -111,6 +114,7 @@ class Mark:
     expected: set[str]
     results: dict[str, float] = field(default_factory=dict)
     done: anyio.Event = field(default_factory=anyio.Event)
+    kind: str = "eds"
 
     def summary(self) -> dict[str, Any]:
         ordered = sorted(self.results.values())
@@ -143,6 +147,7 @@ class Client:
         self.eds_answered: tuple[str, ...] | None = None
         self.cla: dict[str, bytes] = {}
         self.baseline: dict[str, bytes] | None = None
+        self.lds_baseline = ""
         self.ready = False
         self.connected = False
         self.responses = 0
@@ -232,6 +237,8 @@ class Client:
             await self._ack(stream, response, self.eds_names)
         else:
             await self._ack(stream, response, ())
+            if type_url == LISTENER:
+                self.runner.listeners_changed(self)
         self.acked.add(type_url)
         if not self.ready and self._has_first_config():
             self.ready = True
@@ -308,15 +315,32 @@ class Runner:
                     mark.done.set()
                 return
 
+    def listeners_changed(self, client: Client) -> None:
+        mark = self.mark
+        if mark is None or mark.kind != "lds" or client.name in mark.results:
+            return
+        if client.versions.get(LISTENER, "") != client.lds_baseline:
+            seconds = anyio.current_time() - mark.started
+            mark.results[client.name] = seconds
+            emit("changed", mark=mark.label, name=client.name, seconds=round(seconds, 6))
+            if len(mark.results) == len(mark.expected):
+                mark.done.set()
+
     # -- commands -------------------------------------------------------------------------------
 
-    async def start_mark(self, label: str, cluster: str | None, tg: anyio.abc.TaskGroup) -> None:
+    async def start_mark(
+        self, label: str, cluster: str | None, tg: anyio.abc.TaskGroup, kind: str = "eds"
+    ) -> None:
         if self.mark is not None:
             self.finish_mark()
-        expected = {c.name for c in self.clients if cluster is None or cluster in c.eds_names}
+        if kind == "lds":
+            expected = {c.name for c in self.clients}
+        else:
+            expected = {c.name for c in self.clients if cluster is None or cluster in c.eds_names}
         for c in self.clients:
             c.baseline = dict(c.cla)
-        mark = self.mark = Mark(label, cluster, anyio.current_time(), expected)
+            c.lds_baseline = c.versions.get(LISTENER, "")
+        mark = self.mark = Mark(label, cluster, anyio.current_time(), expected, kind=kind)
         emit("marked", mark=label, cluster=cluster, expected=len(expected))
         if not expected:
             mark.done.set()
@@ -386,6 +410,8 @@ class Runner:
             command = words[0]
             if command == "mark" and len(words) in (2, 3):
                 await self.start_mark(words[1], words[2] if len(words) == 3 else None, tg)
+            elif command == "mark-lds" and len(words) == 2:
+                await self.start_mark(words[1], None, tg, kind="lds")
             elif command == "status":
                 self.status()
             elif command == "quit":
