@@ -4,8 +4,8 @@
 `pkg/xds/topology` + the proxy assembly in `pkg/xds/server/components.go`):
 
 * its inbounds: where each listens and forwards, its service and protocol;
-* for each outbound, the TrafficRoute that applies (the most specific one, see
-  `kuma.model.policy.select_connection_policies`) or Kuma's implicit default route (weight 100
+* for each outbound, the TrafficRoute that applies (the most specific one, by the rules of
+  `kuma.model.policy`, answered from per-type indexes) or Kuma's implicit default route (weight 100
   to the outbound's own tags), the cluster subsets it sends traffic to (weight > 0), and the
   protocol inferred from the endpoints (http/http2/grpc only when all of them agree);
 * the destination selectors per service (every route destination of every outbound);
@@ -26,24 +26,25 @@ Everything here is pure: same inputs, same Proxy; nothing is cached or mutated.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuma.model.policy import (
-    select_connection_policies,
-    select_dataplane_policy,
-    select_inbound_policies,
-)
+from kuma.model.policy import select_dataplane_policy
 from kuma.model.resource import Resource
 from kuma.model.selectors import (
+    MATCH_ALL,
     PASS_THROUGH_SERVICE,
     PROTOCOL_TAG,
     SERVICE_TAG,
     InboundInterface,
+    Rank,
+    dataplane_matches,
     dataplane_tags,
     inbound_interface,
     outbound_tags,
+    rank,
     selector_matches,
 )
 from kuma.xds.core import DataplaneMetadata, Endpoint, MeshContext, ProxyId
@@ -70,6 +71,8 @@ __all__ = [
     "logging_backend",
     "mtls_enabled",
     "parse_protocol",
+    "select_connection_policies_indexed",
+    "select_inbound_policy_indexed",
     "tracing_backend",
 ]
 
@@ -331,6 +334,181 @@ def _matching(
     return [ep for ep in endpoints if any(selector_matches(s, ep.tags) for s in selectors)]
 
 
+# -- policy selection, indexed --------------------------------------------------------------------
+#
+# kuma.model.policy states Kuma's rules; these indexes give the same answers without scanning
+# every policy of a type for every dataplane (a TrafficPermission change regenerates every proxy
+# of the mesh). An index is built once per policy tuple (the catalog replaces a type's tuple when
+# one of its policies changes) and kept in a small cache holding the tuple, so its id stays valid.
+
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
+_INDEX_CACHE_SIZE = 256
+
+
+def _created(policy: Resource) -> dt.datetime:
+    return policy.meta.creation_time or _EPOCH
+
+
+_Entry = tuple[int, int, Rank]
+"""(position of the policy in name order, position of the selector in the policy, its rank)"""
+
+
+def _merge(*lists: Sequence[_Entry]) -> list[_Entry]:
+    merged = [e for entries in lists for e in entries]
+    merged.sort(key=lambda e: (e[0], e[1]))
+    return merged
+
+
+class _ConnectionIndex:
+    """Connection policies (sources + destinations) of one type, by destination service."""
+
+    __slots__ = ("by_service", "policies", "source_selectors", "sources", "wildcard")
+
+    def __init__(self, policies: Sequence[Resource]) -> None:
+        self.policies = sorted(policies, key=lambda p: p.meta.name)  # stable, like Kuma
+        selectors: dict[tuple[tuple[str, str], ...], int] = {}
+        self.source_selectors: list[tuple[dict[str, str], Rank]] = []
+        self.sources: list[list[int]] = []  # per policy: indexes into source_selectors
+        self.by_service: dict[str, list[_Entry]] = {}
+        self.wildcard: list[_Entry] = []
+        for i, policy in enumerate(self.policies):
+            refs = []
+            for source in policy.spec.sources:
+                key = tuple(sorted(source.match.items()))
+                ref = selectors.get(key)
+                if ref is None:
+                    ref = selectors[key] = len(self.source_selectors)
+                    self.source_selectors.append((dict(source.match), rank(source.match)))
+                refs.append(ref)
+            self.sources.append(refs)
+            for j, destination in enumerate(policy.spec.destinations):
+                match = destination.match
+                if any(k != SERVICE_TAG for k in match):
+                    continue  # matches no `{kuma.io/service: x}`
+                entry = (i, j, rank(match))
+                value = match.get(SERVICE_TAG)
+                if value is None or value == MATCH_ALL:
+                    self.wildcard.append(entry)
+                else:
+                    self.by_service.setdefault(value, []).append(entry)
+
+    def select(self, dataplane: Any, services: Iterable[str]) -> dict[str, Resource]:
+        """`kuma.model.policy.select_connection_policies`, answered from the index."""
+        matched = [dataplane_matches(dataplane, sel) for sel, _ in self.source_selectors]
+        source_rank: list[Rank | None] = []
+        for refs in self.sources:
+            best: Rank | None = None
+            for ref in refs:
+                if matched[ref]:
+                    r = self.source_selectors[ref][1]
+                    if best is None or r.compare(best) > 0:
+                        best = r
+            source_rank.append(best)
+        result: dict[str, Resource] = {}
+        for service in services:
+            if service in result:
+                continue
+            exact = self.by_service.get(service, ())
+            entries = (
+                _merge(exact, self.wildcard)
+                if exact and self.wildcard
+                else (exact or self.wildcard)
+            )
+            chosen: Resource | None = None
+            chosen_rank = Rank()
+            for i, _, dest_rank in entries:
+                src = source_rank[i]
+                if src is None:
+                    continue
+                aggregate = dest_rank + src
+                policy = self.policies[i]
+                if (
+                    chosen is None
+                    or aggregate.compare(chosen_rank) > 0
+                    or (aggregate.compare(chosen_rank) == 0 and _created(policy) > _created(chosen))
+                ):
+                    chosen, chosen_rank = policy, aggregate
+            if chosen is not None:
+                result[service] = chosen
+        return result
+
+
+class _InboundIndex:
+    """Inbound policies (best destination match per inbound), by the destination's service."""
+
+    __slots__ = ("by_service", "other", "policies", "selectors", "wildcard")
+
+    def __init__(self, policies: Sequence[Resource]) -> None:
+        self.policies = sorted(policies, key=lambda p: p.meta.name)
+        self.selectors: dict[tuple[int, int], Mapping[str, str]] = {}
+        self.by_service: dict[str, list[_Entry]] = {}
+        self.wildcard: list[_Entry] = []
+        self.other: list[_Entry] = []  # selectors without a service tag: checked every time
+        for i, policy in enumerate(self.policies):
+            for j, destination in enumerate(policy.spec.destinations):
+                match = destination.match
+                self.selectors[(i, j)] = match
+                entry = (i, j, rank(match))
+                value = match.get(SERVICE_TAG)
+                if value is None:
+                    self.other.append(entry)
+                elif value == MATCH_ALL:
+                    self.wildcard.append(entry)
+                else:
+                    self.by_service.setdefault(value, []).append(entry)
+
+    def select(self, tags: Mapping[str, str]) -> Resource | None:
+        """The policy `kuma.model.policy.select_inbound_policies` picks for an inbound."""
+        service = tags.get(SERVICE_TAG)
+        exact = self.by_service.get(service, ()) if service is not None else ()
+        entries = _merge(exact, self.wildcard, self.other)
+        best: Resource | None = None
+        best_rank = Rank()
+        for i, j, r in entries:
+            if not selector_matches(self.selectors[(i, j)], tags):
+                continue
+            policy = self.policies[i]
+            if (
+                r.compare(best_rank) > 0
+                or best is None
+                or (r.compare(best_rank) == 0 and _created(policy) > _created(best))
+            ):
+                best, best_rank = policy, r
+        return best
+
+
+_index_cache: dict[tuple[str, int], tuple[tuple[Resource, ...], Any]] = {}
+
+
+def _index(kind: str, policies: tuple[Resource, ...]) -> Any:
+    key = (kind, id(policies))
+    cached = _index_cache.get(key)
+    if cached is not None and cached[0] is policies:
+        return cached[1]
+    index = _ConnectionIndex(policies) if kind == "connection" else _InboundIndex(policies)
+    if len(_index_cache) >= _INDEX_CACHE_SIZE:
+        for old in list(_index_cache)[: _INDEX_CACHE_SIZE // 2]:
+            del _index_cache[old]
+    _index_cache[key] = (policies, index)
+    return index
+
+
+def select_connection_policies_indexed(
+    dataplane: Any, services: Iterable[str], policies: tuple[Resource, ...]
+) -> dict[str, Resource]:
+    """Same answer as `kuma.model.policy.select_connection_policies` (indexed, cached)."""
+    index: _ConnectionIndex = _index("connection", policies)
+    return index.select(dataplane, services)
+
+
+def select_inbound_policy_indexed(
+    tags: Mapping[str, str], policies: tuple[Resource, ...]
+) -> Resource | None:
+    """Same answer as `kuma.model.policy.select_inbound_policies` for one inbound's tags."""
+    index: _InboundIndex = _index("inbound", policies)
+    return index.select(tags)
+
+
 def build_proxy(
     ctx: MeshContext,
     dataplane: Resource,
@@ -353,20 +531,23 @@ def build_proxy(
     # Inbound policies: the best destination match per inbound.
     permissions = ctx.policies_of("TrafficPermission")
     faults = ctx.policies_of("FaultInjection")
-    permission_of = select_inbound_policies(spec, permissions) if permissions else {}
-    fault_of = select_inbound_policies(spec, faults) if faults else {}
     inbounds = []
     for i, inbound in enumerate(networking.inbound):
-        iface = inbound_interface(networking, inbound)
         inbounds.append(
             ProxyInbound(
-                interface=iface,
+                interface=inbound_interface(networking, inbound),
                 service=inbound.tags.get(SERVICE_TAG, ""),
                 protocol=parse_protocol(inbound.tags.get(PROTOCOL_TAG)),
                 tags=inbound.tags,
                 index=i,
-                permission=permission_of.get(iface),
-                fault_injection=fault_of.get(iface),
+                permission=(
+                    select_inbound_policy_indexed(inbound.tags, permissions)
+                    if permissions
+                    else None
+                ),
+                fault_injection=(
+                    select_inbound_policy_indexed(inbound.tags, faults) if faults else None
+                ),
             )
         )
 
@@ -383,7 +564,7 @@ def build_proxy(
     chosen: dict[str, Resource] = {}
     if traffic_routes and raw_outbounds:
         services = sorted({tags.get(SERVICE_TAG, "") for _, _, tags in raw_outbounds})
-        chosen = select_connection_policies(spec, services, traffic_routes)
+        chosen = select_connection_policies_indexed(spec, services, traffic_routes)
 
     routes: list[tuple[str, int, dict[str, str], Route]] = []
     destinations: dict[str, list[Mapping[str, str]]] = {}
@@ -413,7 +594,7 @@ def build_proxy(
         policies = ctx.policies_of(type_name)
         if not policies:
             return {}
-        return select_connection_policies(spec, services, policies)
+        return select_connection_policies_indexed(spec, services, policies)
 
     destination_services = sorted(destinations)
     health_checks = per_service("HealthCheck", destination_services)

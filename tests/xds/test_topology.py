@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
 import pytest
 
+from kuma.model.policy import select_connection_policies, select_inbound_policies
 from kuma.model.resource import Resource
 from kuma.model.rest import resource_from_dict
+from kuma.model.selectors import inbound_interface
 from kuma.xds.core import Endpoint, MeshContext, ProxyId
 from kuma.xds.envoy import ClusterSubset
 from kuma.xds.topology import (
@@ -19,6 +22,8 @@ from kuma.xds.topology import (
     endpoints_of,
     infer_protocol,
     parse_protocol,
+    select_connection_policies_indexed,
+    select_inbound_policy_indexed,
 )
 from tests.xds.generators.harness import mesh_context
 
@@ -605,3 +610,65 @@ def test_dataplane_policies_and_mtls() -> None:
     assert web.proxy_template.meta.name == "web"
     assert db.proxy_template is not None
     assert db.proxy_template.meta.name == "everyone"
+
+
+# -- indexed selection == Kuma's rules --------------------------------------------------------
+
+_VALUES = ("a", "b", "*")
+
+
+def _random_selector(rng: random.Random, keys: tuple[str, ...]) -> dict[str, str]:
+    chosen = [k for k in keys if rng.random() < 0.5]
+    return {k: rng.choice(_VALUES) for k in chosen}
+
+
+def _random_policies(rng: random.Random, type_name: str, count: int) -> tuple[Resource, ...]:
+    policies = []
+    for i in range(count):
+        sources = [
+            {"match": {"kuma.io/service": rng.choice(_VALUES), **_random_selector(rng, ("v",))}}
+            for _ in range(rng.randint(1, 2))
+        ]
+        destinations = []
+        for _ in range(rng.randint(1, 3)):
+            match = {"kuma.io/service": rng.choice(_VALUES), **_random_selector(rng, ("v", "z"))}
+            if rng.random() < 0.1:
+                match.pop("kuma.io/service")
+            destinations.append({"match": match})
+        doc = policy(
+            type_name, f"p{rng.randint(0, 5)}{i}", sources=sources, destinations=destinations
+        )
+        resource = resource_from_dict(doc)
+        resource.meta.creation_time = dt.datetime(2020, 1, rng.randint(1, 3), tzinfo=dt.UTC)
+        policies.append(resource)
+    rng.shuffle(policies)
+    return tuple(policies)
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_indexed_selection_gives_kumas_answers(seed: int) -> None:
+    rng = random.Random(seed)
+    inbounds = [
+        {
+            "port": 1000 + i,
+            "tags": {
+                "kuma.io/service": rng.choice(("a", "b")),
+                **({"v": rng.choice("ab")} if rng.random() < 0.7 else {}),
+            },
+        }
+        for i in range(rng.randint(1, 3))
+    ]
+    dataplane = resource_from_dict(dp("x", inbound=inbounds)).spec
+    services = [rng.choice(("a", "b", "c")) for _ in range(4)]
+
+    connection = _random_policies(rng, "TrafficRoute", rng.randint(0, 12))
+    assert select_connection_policies_indexed(
+        dataplane, services, connection
+    ) == select_connection_policies(dataplane, services, connection)
+
+    inbound_policies = _random_policies(rng, "TrafficPermission", rng.randint(0, 12))
+    expected = select_inbound_policies(dataplane, inbound_policies)
+    for inbound_spec in dataplane.networking.inbound:
+        iface = inbound_interface(dataplane.networking, inbound_spec)
+        got = select_inbound_policy_indexed(inbound_spec.tags, inbound_policies)
+        assert got is expected.get(iface)
