@@ -1,0 +1,1 @@
+"""Kubernetes mode: CRD mapping, store, controllers, webhooks and install manifests."""
