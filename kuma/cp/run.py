@@ -32,11 +32,13 @@ from prometheus_client import CollectorRegistry
 
 from kuma.config import ConfigError, ConfigProblem, KumaCpConfig
 from kuma.cp.listeners import Listener
+from kuma.cp.metrics import ResourceCounter, register_cp_info
 from kuma.diagnostics import Readiness, build_diagnostics_app
 from kuma.errors import ResourceAlreadyExistsError
 from kuma.manager import ResourceManager
 from kuma.manager.ca import enable_mesh_ca
 from kuma.store.base import ResourceStore
+from kuma.store.metered import MeteredStore
 from kuma.tokens import ensure_signing_key, make_authenticator
 from kuma.version import __version__
 
@@ -126,7 +128,9 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
     ]
 
 
-def _apps(cfg: KumaCpConfig, manager: ResourceManager, auth: Any) -> dict[str, ASGIApp]:
+def _apps(
+    cfg: KumaCpConfig, manager: ResourceManager, auth: Any, metrics: CollectorRegistry
+) -> dict[str, ASGIApp]:
     """The ASGI apps of the API and admin listeners, by listener name."""
     from kuma.api import build_admin_app, build_api_app
     from kuma.api.settings import AdminSettings, ApiSettings
@@ -146,7 +150,7 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager, auth: Any) -> dict[str, A
     from kuma.xds.bootstrap import BootstrapSettings, build_bootstrap_app
 
     return {
-        "api": build_api_app(manager, api_settings),
+        "api": build_api_app(manager, api_settings, metrics=metrics),
         "admin": build_admin_app(
             manager,
             AdminSettings(
@@ -221,9 +225,10 @@ class _Xds:
             subscription_limit=cfg.metrics.dataplane.subscription_limit,
             enabled=cfg.metrics.dataplane.enabled,
         )
+        self.instance_id = f"{socket.gethostname()}-{os.getpid()}"
         self.server = AdsServer(
             self.reconciler,
-            instance_id=f"{socket.gethostname()}-{os.getpid()}",
+            instance_id=self.instance_id,
             insights=self.insights,
             metrics=self.metrics,
             authenticator=auth,
@@ -233,6 +238,7 @@ class _Xds:
             ca_managers,
             authenticator=auth,
             refresh_interval=cfg.sds_server.dataplane_configuration_refresh_interval.total_seconds(),
+            metrics=registry,
         )
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -356,7 +362,7 @@ async def _run(
                     run_store = getattr(store, "run", None)
                     if run_store is not None:
                         await background.start(run_store)
-                    manager = ResourceManager(store)
+                    manager = ResourceManager(MeteredStore(store, registry))
                     ca_managers = enable_mesh_ca(manager)
                     await _create_defaults(cfg, manager)
                     # Kuma creates the token signing key on Universal whether tokens are on or not
@@ -364,9 +370,11 @@ async def _run(
                     auth = make_authenticator(
                         manager, cfg.admin_server.apis.dataplane_token.enabled
                     )
-                    apps = _apps(cfg, manager, auth)
+                    apps = _apps(cfg, manager, auth, registry)
                     xds = _Xds(cfg, manager, registry, ca_managers, auth)
                     await xds.start(background)
+                    register_cp_info(registry, xds.instance_id)
+                    await background.start(ResourceCounter(manager, registry).run)
                 if not startup.cancel_called:
                     for name, listener in by_name.items():
                         log.info("listening", server=name, address=listener.address)
