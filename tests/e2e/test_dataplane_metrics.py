@@ -110,6 +110,14 @@ def envoy_stats(response: httpx.Response) -> bool:
     )
 
 
+def refused(port: int, **kwargs: Any) -> bool:
+    try:
+        scrape(port, **kwargs)
+    except httpx.TransportError:
+        return True
+    return False
+
+
 @pytest.fixture
 def cp() -> Iterator[ControlPlane]:
     with control_plane("run") as cp:
@@ -119,7 +127,6 @@ def cp() -> Iterator[ControlPlane]:
 
 def test_dataplanes_serve_envoy_stats_with_mesh_defaults_and_overrides(cp: ControlPlane) -> None:
     mesh_port, own_port = free_port(), free_port()
-    put(cp, mesh_doc(mesh_port))
     plain, custom = unique("plain"), unique("custom")
     put(cp, dataplane_doc(plain))
     put(
@@ -132,6 +139,8 @@ def test_dataplanes_serve_envoy_stats_with_mesh_defaults_and_overrides(cp: Contr
     with ExitStack() as stack:
         start_dp(stack, cp, plain)
         start_dp(stack, cp, custom)
+        # metrics turned on for the mesh while its dataplanes run
+        put(cp, mesh_doc(mesh_port))
 
         def stats_of_plain() -> httpx.Response | None:
             response = scrape(mesh_port)
@@ -157,6 +166,14 @@ def test_dataplanes_serve_envoy_stats_with_mesh_defaults_and_overrides(cp: Contr
         assert scrape(own_port, "/metrics").status_code == 404
         # the stats are each Envoy's own: the cluster pointing at its admin API is there
         assert 'envoy_cluster_name="kuma_envoy_admin"' in scrape(own_port, "/own-stats").text
+
+        # metrics turned off again: the listeners go away
+        put(cp, {"type": "Mesh", "name": "default"})
+        wait_until(
+            lambda: refused(mesh_port) and refused(own_port),
+            CONVERGE,
+            "the metrics listeners to be removed",
+        )
 
 
 def mesh_client_tls(cp: ControlPlane, service: str, tmp_path: Path) -> ssl.SSLContext:
@@ -205,14 +222,6 @@ def mesh_client_tls(cp: ControlPlane, service: str, tmp_path: Path) -> ssl.SSLCo
     context.check_hostname = False  # the server is named by its SPIFFE URI, not a host name
     context.load_cert_chain(cert_file, key_file)
     return context
-
-
-def refused(port: int, **kwargs: Any) -> bool:
-    try:
-        scrape(port, **kwargs)
-    except httpx.TransportError:
-        return True
-    return False
 
 
 def test_with_mtls_the_dataplane_scrapes_itself_and_others_need_permission(
