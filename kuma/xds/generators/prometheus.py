@@ -28,11 +28,13 @@ shadowing traffic.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 from kuma.errors import ValidationError
 from kuma.model import codec
@@ -193,10 +195,11 @@ def uses_interface(dataplane: Resource, address: str, port: int) -> bool:
     )
 
 
-def _admin_route(path: str) -> lst.FilterChainConfigurer:
-    """Route prefix `path` to the admin cluster, as `/stats/prometheus`."""
+@functools.lru_cache(maxsize=64)
+def _admin_route_config(path: str) -> route_pb2.RouteConfiguration:
+    """Route prefix `path` to the admin cluster, as `/stats/prometheus` (shared: only copied)."""
 
-    def configure_vh(vh: Any) -> None:
+    def configure_vh(vh: route_components_pb2.VirtualHost) -> None:
         vh.name = VIRTUAL_HOST
         vh.domains.append("*")
         route = vh.routes.add()
@@ -204,14 +207,18 @@ def _admin_route(path: str) -> lst.FilterChainConfigurer:
         route.route.cluster = ENVOY_ADMIN_CLUSTER
         route.route.prefix_rewrite = PROMETHEUS_STATS_PATH
 
-    def configure_rc(rc: Any) -> None:
+    def configure_rc(rc: route_pb2.RouteConfiguration) -> None:
         rc.validate_clusters.value = False
 
-    rc = (
+    return (
         route_configuration_builder()
         .configure(configure_rc, virtual_host(virtual_host_builder().configure(configure_vh)))
         .build()
     )
+
+
+def _admin_route(path: str) -> lst.FilterChainConfigurer:
+    rc = _admin_route_config(path)
 
     def configure(draft: lst.FilterChainDraft) -> None:
         draft.http_connection_manager().route_config.CopyFrom(rc)
@@ -221,8 +228,7 @@ def _admin_route(path: str) -> lst.FilterChainConfigurer:
 
 def _source_is(address: str) -> lst.FilterChainConfigurer:
     """Match connections whose source is exactly `address`."""
-    ip = _ip(address)
-    prefix_len = 128 if isinstance(ip, ipaddress.IPv6Address) else 32
+    prefix_len = 128 if ":" in address else 32  # IPv6 or IPv4 (the address is validated)
 
     def configure(draft: lst.FilterChainDraft) -> None:
         source = draft.chain.filter_chain_match.source_prefix_ranges.add()
