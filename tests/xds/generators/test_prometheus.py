@@ -346,3 +346,56 @@ def test_a_conf_that_does_not_decode_is_a_generation_error() -> None:
     ctx.dataplanes["backend-01"].spec.metrics = override
     with pytest.raises(GenerationError, match=r"dataplane\.metrics\.conf\.port"):
         run(ctx)
+
+
+# -- ProxyTemplate ---------------------------------------------------------------------------
+
+
+def proxy_template(conf: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "ProxyTemplate",
+        "mesh": "default",
+        "name": "metrics",
+        "selectors": [{"match": {"kuma.io/service": "*"}}],
+        "conf": conf,
+    }
+
+
+def generate_all(ctx: MeshContext) -> Any:
+    proxy = build_proxy(ctx, ctx.dataplanes["backend-01"], ADMIN)
+    return generate(ctx, proxy, SharedResources("default", settings=SETTINGS))
+
+
+def test_proxy_template_modifications_select_the_prometheus_origin() -> None:
+    ctx = context(
+        mesh_doc({"port": 1234}),
+        dataplane_doc(),
+        proxy_template(
+            {
+                "imports": ["default-proxy"],
+                "modifications": [
+                    {
+                        "listener": {
+                            "match": {"origin": "prometheus"},
+                            "operation": "patch",
+                            "value": "perConnectionBufferLimitBytes: 32768",
+                        }
+                    },
+                    {"cluster": {"match": {"origin": "prometheus"}, "operation": "remove"}},
+                ],
+            }
+        ),
+    )
+    resources = generate_all(ctx)
+    listener = resources.get(LISTENER, PROMETHEUS_LISTENER)
+    assert listener is not None
+    assert listener.message.per_connection_buffer_limit_bytes.value == 32768
+    assert resources.get(CLUSTER, ENVOY_ADMIN_CLUSTER) is None
+    inbound = resources.get(LISTENER, "inbound:192.168.0.1:80")
+    assert inbound is not None
+    assert not inbound.message.HasField("per_connection_buffer_limit_bytes")
+
+
+def test_a_proxy_template_without_default_proxy_has_no_metrics() -> None:
+    ctx = context(mesh_doc({"port": 1234}), dataplane_doc(), proxy_template({"imports": []}))
+    assert generate_all(ctx).get(LISTENER, PROMETHEUS_LISTENER) is None
