@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
@@ -75,34 +76,15 @@ ADMIN_ADDRESS = "127.0.0.1"
 VIRTUAL_HOST = "envoy_admin"
 
 
+@dataclass(frozen=True, slots=True)
 class PrometheusEndpoint:
     """Where and how a dataplane's Envoy stats are exposed (the merged backend `conf`)."""
 
-    __slots__ = ("path", "port", "skip_mtls", "tags")
-
-    def __init__(self, port: int, path: str, tags: Mapping[str, str], skip_mtls: bool) -> None:
-        self.port = port
-        self.path = path
-        self.tags = tags
-        self.skip_mtls = skip_mtls
-
-    def __repr__(self) -> str:
-        return (
-            f"PrometheusEndpoint(port={self.port}, path={self.path!r}, tags={dict(self.tags)!r}, "
-            f"skip_mtls={self.skip_mtls})"
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PrometheusEndpoint):
-            return NotImplemented
-        return (self.port, self.path, dict(self.tags), self.skip_mtls) == (
-            other.port,
-            other.path,
-            dict(other.tags),
-            other.skip_mtls,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    port: int
+    path: str
+    tags: Mapping[str, str]
+    """The Prometheus "inbound"'s tags: TrafficPermissions select the endpoint by them."""
+    skip_mtls: bool
 
 
 def _decode(conf: Any, path: str) -> mesh_pb.PrometheusMetricsBackendConfig:
@@ -290,7 +272,7 @@ def generate_prometheus_endpoint(
         return []
     endpoint = _with_override(config, proxy.dataplane)
     address = proxy.address
-    if uses_interface(proxy.dataplane, address, endpoint.port):
+    if not address or uses_interface(proxy.dataplane, address, endpoint.port):
         return []
     mesh = proxy.id.mesh
     tls_socket = None
