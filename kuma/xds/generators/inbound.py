@@ -14,6 +14,10 @@ For each `networking.inbound[i]`:
   the mesh required) and starts with the RBAC filter of the inbound's TrafficPermission (no
   permission: everything is denied). With transparent proxying (both redirect ports), the
   listener does not bind its own socket.
+
+An inbound on the reserved port 49151 is the placeholder Kubernetes mode gives a pod no Service
+selects (Kuma 1.1's "service-less" inbound): it carries the pod's identity (tags, SANs) but no
+listener or local cluster.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from kuma.xds.topology import (
 __all__ = ["generate_inbound"]
 
 _HTTP2_UPSTREAM = (PROTOCOL_HTTP2, PROTOCOL_GRPC)
+SERVICE_LESS_PORT = 49151
+"""IANA-reserved port of the service-less inbound (Kuma's `TCPPortReserved`)."""
 
 
 def _fault(inbound: ProxyInbound) -> lst.FilterChainConfigurer | None:
@@ -86,6 +92,8 @@ def generate_inbound(ctx: MeshContext, proxy: Proxy, shared: SharedResources) ->
         )
     for inbound in proxy.inbounds:
         iface = inbound.interface
+        if iface.data_plane_port == SERVICE_LESS_PORT:
+            continue
         cluster_name = local_cluster_name(iface.workload_port)
         cluster = (
             c.cluster_builder()
