@@ -104,6 +104,7 @@ def kuma_cp(env_extra: dict[str, str]) -> Iterator[ControlPlane]:
         "KUMA_BOOTSTRAP_SERVER_PORT": str(free_port()),
         "KUMA_XDS_SERVER_GRPC_PORT": str(xds),
         "KUMA_SDS_SERVER_GRPC_PORT": str(free_port()),
+        "KUMA_MONITORING_ASSIGNMENT_SERVER_GRPC_PORT": str(free_port()),
         **env_extra,
     }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below

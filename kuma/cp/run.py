@@ -44,6 +44,7 @@ from kuma.version import __version__
 
 __all__ = [
     "GRACEFUL_TIMEOUT",
+    "MADS_MIN_RESYNC",
     "SHUTDOWN_TIMEOUT",
     "check_supported",
     "open_store",
@@ -57,6 +58,9 @@ GRACEFUL_TIMEOUT = 3.0
 """Seconds each server gives in-flight requests after a stop signal (Kuma waits 3 s too)."""
 SHUTDOWN_TIMEOUT = 5.0
 """Seconds after a stop signal before anything still running is cancelled."""
+
+MADS_MIN_RESYNC = 60.0
+"""Seconds: MADS pushes on store changes; its safety reload runs no more often than this."""
 
 ASGIApp = Callable[..., Any]
 
@@ -125,6 +129,12 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
         Listener("bootstrap", "bootstrapServer.port", "", cfg.bootstrap_server.port),
         Listener("xds", "xdsServer.grpcPort", "", cfg.xds_server.grpc_port),
         Listener("sds", "sdsServer.grpcPort", "", cfg.sds_server.grpc_port),
+        Listener(
+            "mads",
+            "monitoringAssignmentServer.grpcPort",
+            "",
+            cfg.monitoring_assignment_server.grpc_port,
+        ),
     ]
 
 
@@ -270,6 +280,29 @@ async def _serve_grpc(run: Any, sock: socket.socket, stop: anyio.Event) -> None:
         tg.cancel_scope.cancel()
 
 
+def _serve_mads(
+    cfg: KumaCpConfig,
+    manager: ResourceManager,
+    listener: Listener,
+    serving: anyio.abc.TaskGroup,
+    stop: anyio.Event,
+) -> None:
+    """MADS on its pre-bound listener: assignments pushed on Mesh/Dataplane changes, with a full
+    reload every `assignmentRefreshInterval` but at most every MADS_MIN_RESYNC seconds."""
+    from kuma.mads import MadsServer
+
+    interval = cfg.monitoring_assignment_server.assignment_refresh_interval.total_seconds()
+    server = MadsServer(
+        manager,
+        instance_id=f"{socket.gethostname()}-{os.getpid()}",
+        resync_interval=max(interval, MADS_MIN_RESYNC),
+    )
+    log.info("listening", server="mads", address=listener.address)
+    sock, listener.sock = listener.sock, None
+    assert sock is not None
+    serving.start_soon(_serve_grpc, server.run, sock, stop, name="mads")
+
+
 async def _watch_signals(
     stop: anyio.Event, startup: anyio.CancelScope, everything: anyio.CancelScope
 ) -> None:
@@ -347,6 +380,7 @@ async def _run(
                 diagnostics = by_name.pop("diagnostics")
                 xds_listener = by_name.pop("xds")
                 sds_listener = by_name.pop("sds")
+                mads_listener = by_name.pop("mads")
                 registry = CollectorRegistry()
                 log.info("listening", server=diagnostics.name, address=diagnostics.address)
                 serving.start_soon(
@@ -393,6 +427,7 @@ async def _run(
                         stop,
                         name="sds",
                     )
+                    _serve_mads(cfg, manager, mads_listener, serving, stop)
                     readiness.set(True)
                     log.info("control plane ready")
                 await stop.wait()

@@ -108,6 +108,8 @@ class AssignmentIndex:
         self._meshes: dict[str, _Prometheus] = {}
         self._dataplanes: dict[str, dict[str, Resource]] = {}
         self._entries: dict[tuple[str, str], bytes] = {}
+        self._built: dict[tuple[str, str], tuple[str, tuple[int, str] | None]] = {}
+        """What each entry was built from: the dataplane's spec JSON and its mesh's endpoint."""
         self._generation = 0
         self._current = self._assemble()
         self._changed = anyio.Event()
@@ -188,6 +190,7 @@ class AssignmentIndex:
             dataplanes = self._dataplanes.pop(name, {})
             for dp_name in dataplanes:
                 self._entries.pop((name, dp_name), None)
+                self._built.pop((name, dp_name), None)
             return bool(dataplanes)
         config = self._prometheus(mesh)
         known = name in self._meshes
@@ -200,7 +203,8 @@ class AssignmentIndex:
         elif _endpoint_key(old) == _endpoint_key(config):
             return False
         for dp in self._dataplanes.get(name, {}).values():
-            self._rebuild(config, dp)
+            stamp = self._built.get((name, dp.meta.name))
+            self._rebuild(config, dp, stamp[0] if stamp is not None else None)
         return True
 
     async def _apply_dataplane(self, mesh: str, name: str) -> bool:
@@ -213,6 +217,7 @@ class AssignmentIndex:
         dataplanes = self._dataplanes.setdefault(mesh, {})
         if dp is None:
             dataplanes.pop(name, None)
+            self._built.pop((mesh, name), None)
             return self._entries.pop((mesh, name), None) is not None
         dataplanes[name] = dp
         before = self._entries.get((mesh, name))
@@ -233,8 +238,13 @@ class AssignmentIndex:
             )
             return None
 
-    def _rebuild(self, config: _Prometheus, dp: Resource) -> None:
+    def _rebuild(self, config: _Prometheus, dp: Resource, spec_json: str | None = None) -> None:
+        """Rebuild the dataplane's entry. `spec_json`: its spec's JSON text when `dp` was decoded
+        already (the text of a resource fresh from the store costs nothing; a decoded one's
+        would be encoded again)."""
         key = (dp.meta.mesh, dp.meta.name)
+        spec_json = dp.spec_json() if spec_json is None else spec_json
+        self._built[key] = (spec_json, _endpoint_key(config))
         assignment = assignment_for(config, dp, self._name_extensions(dp))
         if assignment is None:
             self._entries.pop(key, None)
@@ -243,14 +253,31 @@ class AssignmentIndex:
 
     async def _reload_all(self) -> None:
         meshes = (await self._manager.list(registry.MESH)).items
-        self._meshes = {m.meta.name: self._prometheus(m) for m in meshes}
-        self._dataplanes = {}
-        self._entries = {}
-        for name, config in self._meshes.items():
-            dataplanes = (await self._manager.list(registry.DATAPLANE, name)).items
-            self._dataplanes[name] = {dp.meta.name: dp for dp in dataplanes}
-            for dp in dataplanes:
-                self._rebuild(config, dp)
+        configs = {m.meta.name: self._prometheus(m) for m in meshes}
+        dataplanes: dict[str, dict[str, Resource]] = {}
+        entries: dict[tuple[str, str], bytes] = {}
+        built: dict[tuple[str, str], tuple[str, tuple[int, str] | None]] = {}
+        reused = 0
+        for name, config in configs.items():
+            listed = (await self._manager.list(registry.DATAPLANE, name)).items
+            dataplanes[name] = {dp.meta.name: dp for dp in listed}
+            for dp in listed:
+                key = (name, dp.meta.name)
+                # a resource fresh from the store still holds its JSON text: comparing it is
+                # cheap, so an unchanged dataplane of an unchanged mesh keeps its entry
+                stamp = (dp.spec_json(), _endpoint_key(config))
+                built[key] = stamp
+                if self._built.get(key) == stamp:
+                    reused += 1
+                    if key in self._entries:
+                        entries[key] = self._entries[key]
+                    continue
+                assignment = assignment_for(config, dp, self._name_extensions(dp))
+                if assignment is not None:
+                    entries[key] = _entry(assignment)
+        self._meshes, self._dataplanes = configs, dataplanes
+        self._entries, self._built = entries, built
+        log.debug("monitoring assignments reloaded", dataplanes=len(built), unchanged=reused)
         self._publish()
 
     def _assemble(self) -> AssignmentSet:

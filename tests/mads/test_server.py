@@ -11,12 +11,15 @@ from grpclib.exceptions import GRPCError
 from kuma.mads import MONITORING_ASSIGNMENT_TYPE
 from kuma.mads.server import MADS_DELTA_METHOD
 from kuma.model import registry as r
+from kuma.store.events import EventBus, Resync
+from kuma.store.memory import MemoryStore
 from tests.xds.server.harness import recv_message
 
 from .harness import (
     PROMETHEUS,
     DiscoveryRequest,
     DiscoveryResponse,
+    Env,
     ack,
     assignments_of,
     dataplane,
@@ -243,3 +246,40 @@ async def test_delta_is_unimplemented() -> None:
             assert e.value.status is Status.UNIMPLEMENTED
         finally:
             channel.close()
+
+
+def _memory_store(env: Env) -> MemoryStore:
+    store = env.manager.store
+    store = getattr(store, "inner", store)
+    assert isinstance(store, MemoryStore)
+    return store
+
+
+async def test_a_resync_event_reloads_everything() -> None:
+    async with (
+        mads_env(mesh("default", PROMETHEUS), dataplane("backend-01")) as env,
+        env.client() as client,
+    ):
+        first = await client.subscribe()
+        await client.send(ack(first))
+        store = _memory_store(env)
+        bus, store._bus = store._bus, EventBus()  # this write announces nothing
+        await env.manager.create(dataplane("backend-02"))
+        store._bus = bus
+        assert await client.nothing_within(0.3)
+        bus.publish(Resync("test"))
+        assert len(assignments_of(await client.recv())) == 2
+
+
+async def test_the_safety_resync_catches_writes_that_were_never_announced() -> None:
+    async with (
+        mads_env(mesh("default", PROMETHEUS), dataplane("backend-01"), resync_interval=0.3) as env,
+        env.client() as client,
+    ):
+        first = await client.subscribe()
+        await client.send(ack(first))
+        store = _memory_store(env)
+        bus, store._bus = store._bus, EventBus()
+        await env.manager.delete(r.DATAPLANE, "backend-01", "default")
+        store._bus = bus
+        assert assignments_of(await client.recv(within=3)) == {}

@@ -63,6 +63,7 @@ class Ports:
     bootstrap: int = field(default_factory=free_port)
     xds: int = field(default_factory=free_port)
     sds: int = field(default_factory=free_port)
+    mads: int = field(default_factory=free_port)
 
     def env(self) -> dict[str, str]:
         return {
@@ -72,10 +73,19 @@ class Ports:
             "KUMA_BOOTSTRAP_SERVER_PORT": str(self.bootstrap),
             "KUMA_XDS_SERVER_GRPC_PORT": str(self.xds),
             "KUMA_SDS_SERVER_GRPC_PORT": str(self.sds),
+            "KUMA_MONITORING_ASSIGNMENT_SERVER_GRPC_PORT": str(self.mads),
         }
 
     def all(self) -> list[int]:
-        return [self.api, self.admin, self.diagnostics, self.bootstrap, self.xds, self.sds]
+        return [
+            self.api,
+            self.admin,
+            self.diagnostics,
+            self.bootstrap,
+            self.xds,
+            self.sds,
+            self.mads,
+        ]
 
 
 @dataclass
