@@ -4,7 +4,7 @@ Each section starts what it measures as real processes on loopback (kuma-cp with
 PostgreSQL store, a load generator in its own process), prints figures and their ratio to the
 target, and cleans up. Figures on a shared 2-core machine are noisy: compare ratios, not digits.
 
-    python -m tools.bench [--only rest,postgres] [--seconds 5]
+    python -m tools.bench [--only rest,postgres,xds,policies,mads] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class ControlPlane:
     diagnostics: str
     xds_port: int
     pid: int
+    mads_port: int = 0
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -95,7 +96,7 @@ class ControlPlane:
 @contextmanager
 def kuma_cp(env_extra: dict[str, str]) -> Iterator[ControlPlane]:
     """A `kuma-cp run` subprocess on free loopback ports."""
-    api, diag, admin, xds = free_port(), free_port(), free_port(), free_port()
+    api, diag, admin, xds, mads = free_port(), free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "KUMA_API_SERVER_PORT": str(api),
@@ -104,7 +105,7 @@ def kuma_cp(env_extra: dict[str, str]) -> Iterator[ControlPlane]:
         "KUMA_BOOTSTRAP_SERVER_PORT": str(free_port()),
         "KUMA_XDS_SERVER_GRPC_PORT": str(xds),
         "KUMA_SDS_SERVER_GRPC_PORT": str(free_port()),
-        "KUMA_MONITORING_ASSIGNMENT_SERVER_GRPC_PORT": str(free_port()),
+        "KUMA_MONITORING_ASSIGNMENT_SERVER_GRPC_PORT": str(mads),
         **env_extra,
     }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
@@ -126,7 +127,9 @@ def kuma_cp(env_extra: dict[str, str]) -> Iterator[ControlPlane]:
                 log.seek(0)
                 raise RuntimeError(f"kuma-cp did not start:\n{log.read().decode()[-3000:]}")
             time.sleep(0.1)
-        yield ControlPlane(f"http://127.0.0.1:{api}", f"http://127.0.0.1:{diag}", xds, proc.pid)
+        yield ControlPlane(
+            f"http://127.0.0.1:{api}", f"http://127.0.0.1:{diag}", xds, proc.pid, mads
+        )
     finally:
         proc.terminate()
         try:
@@ -473,11 +476,41 @@ def policies_section(report: Report, seconds: float) -> None:
             report.add("policies", "  ... p50", summary["p50"] or 0.0, "s")
 
 
+def mads_section(report: Report, seconds: float) -> None:
+    from tools.bench_mads import TARGET_PUSH_S, bench_build, bench_push, prometheus_mesh_doc
+
+    print("\n[mads] monitoring assignments in-process (1,000 dataplanes, memory store)")
+    built = bench_build(1000, 20)
+    report.add("mads", "initial load: 1,000 assignments built", built["load_s"] * 1000, "ms")
+    report.add("mads", "  full response (1,000 assignments)", built["response_bytes"] / 1024, "KiB")
+    published = built["change_to_published"]
+    report.add("mads", "store write -> new set published, p99", published["p99"] * 1000, "ms")
+    report.add(
+        "mads", "  set assembled once for all clients, p99", built["assemble"]["p99"] * 1000, "ms"
+    )
+
+    print("\n[mads] kuma-cp with 1,000 dataplanes, MADS clients on loopback (20 changes each)")
+    with kuma_cp(NO_TOKENS) as cp:
+        httpx.put(
+            f"{cp.api}/meshes/default", json=prometheus_mesh_doc(), timeout=30
+        ).raise_for_status()
+        put_dataplanes(cp.api, 1000, services=100)
+        for clients, start in ((1, 10_000), (10, 20_000)):
+            got = bench_push(cp.api, cp.mads_port, clients, 20, 1000, start)
+            who = "1 client has it" if clients == 1 else f"all {clients} clients have it"
+            target = TARGET_PUSH_S * 1000
+            report.add(
+                "mads", f"dataplane PUT -> {who}, p99", got["p99"] * 1000, "ms", target, False
+            )
+            report.add("mads", "  ... p50", got["p50"] * 1000, "ms")
+
+
 SECTIONS: dict[str, Callable[[Report, float], None]] = {
     "rest": lambda report, seconds: rest_section(report, "memory", {}, seconds),
     "postgres": postgres_section,
     "xds": xds_section,
     "policies": policies_section,
+    "mads": mads_section,
 }
 
 
