@@ -234,7 +234,7 @@ class MonitoringAssignmentServerConfig(Section):
     assignment_refresh_interval: timedelta = setting(
         _SECONDS,
         env="KUMA_MONITORING_ASSIGNMENT_SERVER_ASSIGNMENT_REFRESH_INTERVAL",
-        doc="How often monitoring assignments are recomputed.",
+        doc="Pace of the full reload of monitoring assignments (at most once a minute); changes are pushed at once.",
     )
 
 
