@@ -46,6 +46,7 @@ NameExtensions = Callable[[Resource], Mapping[str, str]]
 """A store's extra identity of a resource (Kubernetes name/namespace) to turn into labels."""
 
 _WATCHED = {registry.MESH.name, registry.DATAPLANE.name}
+_RETRY_MIN, _RETRY_MAX = 0.5, 10.0  # seconds between reloads after the store failed
 _DiscoveryResponse: Any = discovery_pb2.DiscoveryResponse
 _Any: Any = any_pb2.Any
 
@@ -156,10 +157,20 @@ class AssignmentIndex:
                     await self._reload_all()
                 else:
                     await self._apply([first, *sub.drain()])
-            except Exception:  # keep serving the last good set; reload on the next batch
+            except Exception:  # keep serving the last good set until a reload succeeds
                 log.exception("applying store changes failed; reloading everything")
-                await anyio.sleep(0.5)
+                await self._recover()
+
+    async def _recover(self) -> None:
+        delay = _RETRY_MIN
+        while True:
+            await anyio.sleep(delay)
+            try:
                 await self._reload_all()
+                return
+            except Exception:
+                delay = min(delay * 2, _RETRY_MAX)
+                log.exception("reloading monitoring assignments failed", retry_in=delay)
 
     async def _apply(self, batch: list[ChangeEvent | Resync]) -> None:
         if any(isinstance(e, Resync) for e in batch):

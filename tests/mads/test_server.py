@@ -3,13 +3,19 @@ changes, ACK/NACK, Fetch, several clients."""
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
+import anyio
 import pytest
 from grpclib.client import Channel
 from grpclib.const import Cardinality, Status
 from grpclib.exceptions import GRPCError
 
-from kuma.mads import MONITORING_ASSIGNMENT_TYPE
+from kuma.errors import StoreError
+from kuma.mads import MONITORING_ASSIGNMENT_TYPE, MadsServer
 from kuma.mads.server import MADS_DELTA_METHOD
+from kuma.manager import ResourceManager
 from kuma.model import registry as r
 from kuma.store.events import EventBus, Resync
 from kuma.store.memory import MemoryStore
@@ -20,6 +26,7 @@ from .harness import (
     DiscoveryRequest,
     DiscoveryResponse,
     Env,
+    MadsClient,
     ack,
     assignments_of,
     dataplane,
@@ -283,3 +290,41 @@ async def test_the_safety_resync_catches_writes_that_were_never_announced() -> N
         await env.manager.delete(r.DATAPLANE, "backend-01", "default")
         store._bus = bus
         assert assignments_of(await client.recv(within=3)) == {}
+
+
+class _FlakyStore(MemoryStore):
+    """A memory store whose Dataplane reads fail while `down` is set (a database that went away
+    for the reader)."""
+
+    down = False
+
+    async def get(self, rtype: Any, name: str, mesh: str = "") -> Any:
+        if self.down and rtype is r.DATAPLANE:
+            raise StoreError("connection lost")
+        return await super().get(rtype, name, mesh)
+
+    async def list(self, rtype: Any, mesh: str | None = None, **kw: Any) -> Any:
+        if self.down and rtype is r.DATAPLANE:
+            raise StoreError("connection lost")
+        return await super().list(rtype, mesh, **kw)
+
+
+async def test_store_failures_keep_the_last_set_and_recover() -> None:
+    store = _FlakyStore()
+    manager = ResourceManager(store)
+    await manager.create(mesh("default", PROMETHEUS))
+    await manager.create(dataplane("backend-01"))
+    server = MadsServer(manager)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(partial(server.run, host="127.0.0.1", port=0))
+        async with MadsClient(port) as client:
+            first = await client.subscribe()
+            await client.send(ack(first))
+            store.down = True
+            await manager.create(dataplane("backend-02"))  # the write works, reading it fails
+            assert await client.nothing_within(0.3)
+            assert server.index.current.version == first.version_info  # still served
+            store.down = False
+            recovered = await client.recv(within=5)
+            assert len(assignments_of(recovered)) == 2
+        tg.cancel_scope.cancel()
