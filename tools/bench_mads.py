@@ -3,7 +3,8 @@
 * `bench_build(n)`, in-process over a memory store holding a mesh with Prometheus enabled and `n`
   dataplanes: the initial load (every assignment generated and serialised), the size of the
   full DiscoveryResponse, and after one dataplane is added: the time from the store write to
-  the new set being published, and the time to assemble that set.
+  the new set being published, and the time to assemble that set; then the time for a change of
+  the mesh's metrics port (every assignment rebuilt) to be published.
 * `bench_push(api, mads_port, clients, changes)`, against a running kuma-cp: `clients` MADS
   streams (ACKing like kuma-prometheus-sd) are connected, then `changes` times a dataplane is
   added through the REST API; for each change, the time from issuing the PUT until the last
@@ -111,6 +112,15 @@ async def _bench_build(n: int, changes: int) -> dict[str, Any]:
                 await index.wait_changed(generation)
             push.append(time.perf_counter() - started)
             assemble.append(index.current.build_seconds)
+        # the mesh's metrics port changes: every assignment is rebuilt
+        generation = index.current.generation
+        mesh = prometheus_mesh_doc()
+        mesh["metrics"]["backends"][0]["conf"]["port"] = 5671
+        started = time.perf_counter()
+        await manager.upsert(resource_from_dict(mesh))
+        with anyio.fail_after(30):
+            await index.wait_changed(generation)
+        mesh_change_s = time.perf_counter() - started
         tg.cancel_scope.cancel()
     return {
         "dataplanes": n,
@@ -119,6 +129,7 @@ async def _bench_build(n: int, changes: int) -> dict[str, Any]:
         "response_bytes": len(full.body),
         "change_to_published": _quantiles(push),
         "assemble": _quantiles(assemble),
+        "mesh_change_to_published_s": mesh_change_s,
     }
 
 

@@ -1,7 +1,7 @@
 """MADS: the Monitoring Assignment Discovery Service of kuma-cp (port 5676). See docs/mads.md.
 
 `generator` turns a dataplane of a mesh with Prometheus metrics into a `MonitoringAssignment`,
-`index` keeps the current set of them from store change events, `stream` is the sans-IO state of
+`wire` serialises them, `index` keeps the current set of them from store change events, `stream` is the sans-IO state of
 one xDS stream, and `server` serves them over grpclib.
 """
 
@@ -23,6 +23,7 @@ from kuma.mads.server import (
     MadsServer,
     MadsStream,
 )
+from kuma.mads.wire import encode_assignment
 
 __all__ = [
     "MADS_FETCH_METHOD",
@@ -38,6 +39,7 @@ __all__ = [
     "PrometheusEndpoint",
     "assignment_for",
     "assignment_name",
+    "encode_assignment",
     "mesh_prometheus",
     "prometheus_endpoint",
     "sanitize_label_name",

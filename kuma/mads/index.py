@@ -26,16 +26,18 @@ from typing import Any, TypeAlias
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 import structlog
 from envoy.service.discovery.v3 import discovery_pb2
-from google.protobuf import any_pb2
 
 from kuma.errors import ResourceNotFoundError, ValidationError
 from kuma.mads.generator import MONITORING_ASSIGNMENT_TYPE, assignment_for, mesh_prometheus
+from kuma.mads.wire import encode_assignment, resource_entry
 from kuma.manager import ResourceManager
 from kuma.model import registry
 from kuma.model.resource import Resource
 from kuma.pb.kuma.mesh import v1alpha1 as mesh_pb
+from kuma.pb.kuma.observability.v1alpha1 import MonitoringAssignment
 from kuma.store.events import ChangeEvent, Resync, Subscription
 
 __all__ = ["AssignmentIndex", "AssignmentSet", "NameExtensions", "no_extensions"]
@@ -47,8 +49,8 @@ NameExtensions = Callable[[Resource], Mapping[str, str]]
 
 _WATCHED = {registry.MESH.name, registry.DATAPLANE.name}
 _RETRY_MIN, _RETRY_MAX = 0.5, 10.0  # seconds between reloads after the store failed
+_YIELD_EVERY = 100  # dataplanes rebuilt between two event-loop checkpoints
 _DiscoveryResponse: Any = discovery_pb2.DiscoveryResponse
-_Any: Any = any_pb2.Any
 
 
 def no_extensions(_: Resource) -> Mapping[str, str]:
@@ -74,11 +76,9 @@ class AssignmentSet:
     """How long assembling this set took (entries concatenated, hashed, wrapped)."""
 
 
-def _entry(assignment: Any) -> bytes:
+def _entry(assignment: MonitoringAssignment) -> bytes:
     """The assignment as one `resources` entry of a serialised DiscoveryResponse."""
-    wrapped = _Any(type_url=MONITORING_ASSIGNMENT_TYPE, value=bytes(assignment))
-    data: bytes = _DiscoveryResponse(resources=[wrapped]).SerializeToString()
-    return data
+    return resource_entry(MONITORING_ASSIGNMENT_TYPE, encode_assignment(assignment))
 
 
 _Prometheus: TypeAlias = mesh_pb.PrometheusMetricsBackendConfig | None
@@ -213,9 +213,11 @@ class AssignmentIndex:
             self._dataplanes[name] = {dp.meta.name: dp for dp in listed.items}
         elif _endpoint_key(old) == _endpoint_key(config):
             return False
-        for dp in self._dataplanes.get(name, {}).values():
+        for i, dp in enumerate(list(self._dataplanes.get(name, {}).values())):
             stamp = self._built.get((name, dp.meta.name))
             self._rebuild(config, dp, stamp[0] if stamp is not None else None)
+            if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                await anyio.lowlevel.checkpoint()  # a big mesh does not stall the event loop
         return True
 
     async def _apply_dataplane(self, mesh: str, name: str) -> bool:
@@ -272,7 +274,9 @@ class AssignmentIndex:
         for name, config in configs.items():
             listed = (await self._manager.list(registry.DATAPLANE, name)).items
             dataplanes[name] = {dp.meta.name: dp for dp in listed}
-            for dp in listed:
+            for i, dp in enumerate(listed):
+                if i % _YIELD_EVERY == _YIELD_EVERY - 1:
+                    await anyio.lowlevel.checkpoint()
                 key = (name, dp.meta.name)
                 # a resource fresh from the store still holds its JSON text: comparing it is
                 # cheap, so an unchanged dataplane of an unchanged mesh keeps its entry
