@@ -34,6 +34,7 @@ from typing import Any
 import structlog
 
 from kuma.errors import ValidationError
+from kuma.manager.defaults import PROMETHEUS_DEFAULT_PATH, PROMETHEUS_DEFAULT_PORT
 from kuma.model import codec
 from kuma.model.resource import Resource
 from kuma.model.selectors import SERVICE_UNKNOWN, dataplane_tags
@@ -82,7 +83,10 @@ def _prometheus_config(conf: Any, path: str) -> mesh_pb.PrometheusMetricsBackend
 
 
 def mesh_prometheus(mesh: Resource) -> mesh_pb.PrometheusMetricsBackendConfig | None:
-    """The config of the mesh's enabled backend when it is `prometheus`, else None.
+    """The config of the mesh's enabled backend when it is `prometheus`, else None; a port or path
+    left unset gets the default (5670, `/metrics`), which the resource manager normally stored
+    already. The same rules as the Envoy listener's (`kuma.xds.generators.prometheus`), so the
+    address MADS publishes is the one the dataplane's Envoy serves.
 
     Raises ValidationError when that backend's `conf` does not read as a Prometheus config.
     """
@@ -93,7 +97,10 @@ def mesh_prometheus(mesh: Resource) -> mesh_pb.PrometheusMetricsBackendConfig | 
         if backend.name == metrics.enabled_backend:
             if backend.type != _PROMETHEUS:
                 return None
-            return _prometheus_config(backend.conf, f"metrics.backends[{i}].conf")
+            config = _prometheus_config(backend.conf, f"metrics.backends[{i}].conf")
+            config.port = config.port or PROMETHEUS_DEFAULT_PORT
+            config.path = config.path or PROMETHEUS_DEFAULT_PATH
+            return config
     return None
 
 

@@ -232,3 +232,35 @@ def test_labels_are_serialised_in_sorted_order() -> None:
     assignment = assignment_for(mesh_prometheus(monitored()), dp)
     assert assignment is not None
     assert list(assignment.labels) == sorted(assignment.labels)
+
+
+def test_unset_port_and_path_get_the_defaults_even_when_not_stored() -> None:
+    m = mesh(
+        "demo", "metrics:\n  enabledBackend: p\n  backends:\n  - name: p\n    type: prometheus\n"
+    )
+    got = generate(m, dataplane("backend-01", "demo"))
+    assert got["targets"] == [{"__address__": "192.168.0.1:5670"}]
+    assert got["labels"]["__metrics_path__"] == "/metrics"
+
+
+@pytest.mark.parametrize(
+    "mesh_conf", ["conf: {port: 1234, path: /m}", "conf: {path: /only-path}", "conf: {}", ""]
+)
+@pytest.mark.parametrize(
+    "own", ["", "conf: {port: 8765}", "conf: {path: /own}", "conf: {port: 1, path: /both}"]
+)
+def test_the_published_address_is_where_the_envoy_listener_serves(mesh_conf: str, own: str) -> None:
+    from kuma.xds.generators.prometheus import prometheus_endpoint as listener_endpoint
+
+    m = mesh(
+        "demo",
+        "metrics:\n  enabledBackend: p\n  backends:\n  - name: p\n    type: prometheus\n"
+        + (f"    {mesh_conf}\n" if mesh_conf else ""),
+    )
+    extra = f"metrics:\n  name: own\n  type: prometheus\n  {own}\n" if own else ""
+    dp = dataplane("backend-01", "demo", extra=extra)
+    listener = listener_endpoint(m, dp)
+    assert listener is not None
+    got = generate(m, dp)
+    assert got["targets"] == [{"__address__": f"192.168.0.1:{listener.port}"}]
+    assert got["labels"]["__metrics_path__"] == listener.path
