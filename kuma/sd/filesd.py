@@ -64,6 +64,8 @@ class FileSdWriter:
         where = str(self.directory)
         if self.path.is_dir():
             raise OutputFileError(f'unable to write to "{self.path}": it is a directory')
+        if self.directory.exists() and not self.directory.is_dir():
+            raise OutputFileError(f'unable to write to directory "{where}": not a directory')
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:

@@ -219,5 +219,6 @@ async def stream_assignments(
                     )
                     await on_assignments(reply.assignments)
                 await stream.send_message(reply.request)
+            await stream.end()  # the server ended the stream: end ours, read its status
     finally:
         channel.close()
