@@ -1,4 +1,5 @@
-"""A real Prometheus for tests: find the binary, run it on a free loopback port, query it.
+"""A real Prometheus for tests (find the binary, run it on a free loopback port, query it), and
+kuma-prometheus-sd as a process with a reader for the file it writes.
 
     with prometheus_server(scrape_configs=[...]) as prom:
         prom.targets()                 # /api/v1/targets -> activeTargets
@@ -12,8 +13,10 @@ test fails (CI must never pass by skipping); a developer can opt into skipping w
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -26,9 +29,15 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.procs import START_TIMEOUT, Process, free_port, spawn
+from tests.support.procs import START_TIMEOUT, Process, base_env, free_port, spawn
 
-__all__ = ["Prometheus", "prometheus_binary", "prometheus_server"]
+__all__ = [
+    "Prometheus",
+    "kuma_prometheus_sd",
+    "prometheus_binary",
+    "prometheus_server",
+    "read_targets",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_BINARY = ROOT / ".cache" / "prometheus" / "usr" / "bin" / "prometheus"
@@ -113,3 +122,32 @@ def _wait_ready(prom: Prometheus, timeout: float = START_TIMEOUT) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"Prometheus not ready after {timeout}s:\n{prom.process.output()}")
+
+
+@contextmanager
+def kuma_prometheus_sd(cp_api: str, output_file: Path, *args: str, **env: str) -> Iterator[Process]:
+    """`kuma-prometheus-sd run` against the control plane at `cp_api`; stopped on exit."""
+    argv = [
+        sys.executable,
+        "-m",
+        "kuma.sd",
+        "run",
+        f"--cp-address={cp_api}",
+        f"--output-file={output_file}",
+        *args,
+    ]
+    with spawn(argv, base_env(**env)) as process:
+        try:
+            yield process
+        finally:
+            if process.alive():
+                process.stop()
+
+
+def read_targets(output_file: Path) -> dict[str, dict[str, str]] | None:
+    """The file_sd file as `{address: labels}`, or None while it does not exist."""
+    try:
+        groups = json.loads(output_file.read_text())
+    except FileNotFoundError:
+        return None
+    return {target: group["labels"] for group in groups for target in group["targets"]}
