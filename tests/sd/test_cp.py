@@ -86,3 +86,4 @@ def test_file_follows_dataplanes(cp: ControlPlane, tmp_path: Path) -> None:
         assert sd.alive()
         assert sorted(p.name for p in out.parent.iterdir()) == ["kuma.file_sd.json"]
         assert "error" not in sd.output(), sd.output()
+        assert sd.stop() == 0  # SIGTERM: a clean exit
