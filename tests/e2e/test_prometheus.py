@@ -105,8 +105,7 @@ def test_prometheus_scrapes_every_dataplane(postgres_db: str, tmp_path: Path) ->
         check=False,
     )
     assert migrate.returncode == 0, migrate.stderr
-    env["KUMA_MONITORING_ASSIGNMENT_SERVER_GRPC_PORT"] = str(free_port())
-    ports = Ports()
+    ports = Ports()  # MADS included: kuma-cp comes back on the same ports
     out = tmp_path / "kuma.file_sd.json"
     metrics = {"backend-01": free_port(), "web-01": free_port()}
     services = {"backend-01": "backend", "web-01": "web"}

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.procs import ControlPlane, control_plane, free_port, wait_until
+from tests.support.procs import ControlPlane, control_plane, wait_until
 from tests.support.prometheus import kuma_prometheus_sd, read_targets
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +46,7 @@ def put(cp: ControlPlane, path: str, doc: dict[str, Any]) -> None:
 
 @pytest.fixture
 def cp() -> Iterator[ControlPlane]:
-    with control_plane("run", KUMA_MONITORING_ASSIGNMENT_SERVER_GRPC_PORT=str(free_port())) as cp:
+    with control_plane("run") as cp:  # MADS on a free port too (Ports.mads)
         cp.wait_ready()
         yield cp
 
