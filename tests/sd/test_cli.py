@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
+import pytest
 from click.testing import CliRunner
 
 from kuma.sd.config import SETTINGS
@@ -84,3 +90,61 @@ def test_unknown_log_level() -> None:
     result = _sd("run", "--log-level", "loud")
     assert result.returncode == 1
     assert 'Error: unknown log level "loud": use one of off, info, debug' in result.stderr
+
+
+class _NotKuma(BaseHTTPRequestHandler):
+    """An HTTP server that is not kuma-cp: /catalog is missing or names no usable MADS server."""
+
+    catalogs: ClassVar[dict[str, bytes]] = {
+        "/bad-scheme/catalog": json.dumps(
+            {"apis": {"monitoringAssignment": {"url": "http://kuma-cp:5676"}}}
+        ).encode(),
+        "/no-mads/catalog": b'{"apis": {}}',
+    }
+
+    def do_GET(self) -> None:
+        body = self.catalogs.get(self.path)
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def not_kuma() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _NotKuma)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("", 'Error: unable to retrieve Catalog of Kuma APIs from "{url}/catalog": HTTP 404'),
+        (
+            "/no-mads",
+            'Error: "{url}/catalog" is not a Kuma catalog: no apis.monitoringAssignment.url',
+        ),
+        (
+            "/bad-scheme",
+            'Error: {url}/catalog: unsupported scheme "http" in MADS server URL '
+            '"http://kuma-cp:5676". Use one of [grpc grpcs]',
+        ),
+    ],
+)
+def test_a_server_that_is_not_kuma_cp(
+    not_kuma: str, path: str, message: str, tmp_path: Path
+) -> None:
+    url = not_kuma + path
+    result = _sd("run", f"--cp-address={url}", f"--output-file={tmp_path / 'out.json'}")
+    assert result.returncode == 1
+    assert message.format(url=url) in result.stderr

@@ -172,6 +172,37 @@ async def test_stream_over_grpc_acks_nacks_and_ends_with_the_server() -> None:
     assert (ack3.version_info, ack3.response_nonce) == ("v3", "n3")
 
 
+async def test_grpcs_connects_without_verifying_the_server() -> None:
+    """`grpcs://`: TLS, but (as Kuma's client) without checking the server's certificate."""
+    import ssl
+
+    import trustme
+
+    cert = trustme.CA().issue_cert("kuma-cp.internal")  # a name the client never asks for
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    server_ctx.set_alpn_protocols(["h2"])
+    script = ScriptedMads([_response("v1", "n1", _packed("a", "10.0.0.1:5670"))])
+    server = Server([script])
+    await server.start("127.0.0.1", 0, ssl=server_ctx)
+    port = server._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    received: list[list[str]] = []
+
+    async def on_assignments(assignments: list[Any]) -> None:
+        received.append([a.name for a in assignments])
+
+    try:
+        with anyio.fail_after(10):
+            await stream_assignments(
+                MadsAddress.parse(f"grpcs://127.0.0.1:{port}"), MadsSession("x"), on_assignments
+            )
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert received == [["a"]]
+    assert script.requests[1].response_nonce == "n1"
+
+
 async def test_stream_raises_when_nothing_listens() -> None:
     from tests.support.procs import free_port
 
