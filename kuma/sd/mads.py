@@ -178,22 +178,26 @@ async def stream_assignments(
     address: MadsAddress,
     session: MadsSession,
     on_assignments: Callable[[list[MonitoringAssignment]], Awaitable[None]],
+    *,
+    keepalive_time: float = KEEPALIVE_TIME,
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT,
 ) -> None:
     """Run one `StreamMonitoringAssignments` stream until the server ends it.
 
     Each accepted response goes to `on_assignments` before it is ACKed. Returns when the server
     closes the stream; raises (grpclib's GRPCError or StreamTerminatedError, OSError) when the
-    connection cannot be made or is lost.
+    connection cannot be made or is lost, including a server that stops answering HTTP/2 pings
+    (sent every `keepalive_time` seconds, each given `keepalive_timeout` seconds).
     """
     channel = Channel(
         address.host,
         address.port,
         ssl=_client_ssl_context() if address.tls else None,
         config=Configuration(
-            _keepalive_time=KEEPALIVE_TIME,
-            _keepalive_timeout=KEEPALIVE_TIMEOUT,
+            _keepalive_time=keepalive_time,
+            _keepalive_timeout=keepalive_timeout,
             _http2_max_pings_without_data=0,
-            _http2_min_sent_ping_interval_without_data=KEEPALIVE_TIME,
+            _http2_min_sent_ping_interval_without_data=keepalive_time,
         ),
     )
     try:

@@ -14,6 +14,7 @@ import pytest
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest, DiscoveryResponse
 from google.protobuf.any_pb2 import Any as AnyPb
 from grpclib.const import Cardinality, Handler
+from grpclib.exceptions import StreamTerminatedError
 from grpclib.server import Server, Stream
 
 from kuma.pb.kuma.observability.v1alpha1 import MonitoringAssignment, MonitoringAssignmentTarget
@@ -210,6 +211,26 @@ async def test_stream_raises_when_nothing_listens() -> None:
         await stream_assignments(
             MadsAddress("127.0.0.1", free_port(), tls=False), MadsSession("x"), _ignore
         )
+
+
+async def test_a_silent_server_is_detected_by_pings() -> None:
+    """A peer that accepts the connection and then says nothing (a host gone behind a firewall
+    looks the same): the unanswered ping ends the stream with an error."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    try:
+        with anyio.fail_after(10), pytest.raises(StreamTerminatedError):
+            await stream_assignments(
+                MadsAddress("127.0.0.1", port, tls=False),
+                MadsSession("x"),
+                _ignore,
+                keepalive_time=0.3,
+                keepalive_timeout=0.3,
+            )
+    finally:
+        listener.close()
 
 
 async def _ignore(assignments: list[Any]) -> None:
