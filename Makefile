@@ -30,7 +30,12 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/python tools/gen_proto.py --check
 
-test: $(STAMP)
+# A real Prometheus for the observability tests (tools/install_prometheus.sh, project-local).
+PROMETHEUS := .cache/prometheus/usr/bin/prometheus
+$(PROMETHEUS):
+	tools/install_prometheus.sh
+
+test: $(STAMP) $(PROMETHEUS)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
