@@ -68,7 +68,7 @@ def check_supported(cfg: KumaCpConfig) -> None:
         problems.append(
             ConfigProblem("mode", f"{cfg.mode} mode is not supported yet; use standalone")
         )
-    if cfg.environment != "universal":
+    if cfg.environment not in ("universal", "kubernetes"):
         problems.append(
             ConfigProblem("environment", f"{cfg.environment} is not supported yet; use universal")
         )
@@ -125,7 +125,49 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
         Listener("bootstrap", "bootstrapServer.port", "", cfg.bootstrap_server.port),
         Listener("xds", "xdsServer.grpcPort", "", cfg.xds_server.grpc_port),
         Listener("sds", "sdsServer.grpcPort", "", cfg.sds_server.grpc_port),
+        *_admission_listener(cfg),
     ]
+
+
+# -- Kubernetes admission webhooks (kuma.k8s.webhooks) ----------------------------------------
+
+
+def _admission_enabled(cfg: KumaCpConfig) -> bool:
+    """Webhooks are served in Kubernetes mode once a cert dir is configured (the install
+    manifest always sets one; without it there is nothing the API server could trust)."""
+    return cfg.environment == "kubernetes" and bool(
+        cfg.runtime.kubernetes.admission_server.cert_dir
+    )
+
+
+def _admission_listener(cfg: KumaCpConfig) -> list[Listener]:
+    if not _admission_enabled(cfg):
+        return []
+    adm = cfg.runtime.kubernetes.admission_server
+    return [Listener("admission", "runtime.kubernetes.admissionServer.port", adm.address, adm.port)]
+
+
+def _admission_tls(cfg: KumaCpConfig) -> dict[str, Any]:
+    """TLS files by listener name (the admission server's, checked to load)."""
+    if cfg.environment == "kubernetes" and not _admission_enabled(cfg):
+        log.warning(
+            "admission webhooks are not served",
+            reason="runtime.kubernetes.admissionServer.certDir is empty",
+        )
+    if not _admission_enabled(cfg):
+        return {}
+    from kuma.k8s.webhooks import webhook_tls
+
+    return {"admission": webhook_tls(cfg.runtime.kubernetes.admission_server.cert_dir)}
+
+
+def _admission_app(cfg: KumaCpConfig) -> dict[str, ASGIApp]:
+    if not _admission_enabled(cfg):
+        return {}
+    from kuma.k8s.webhooks import LazyLightkubeLookup, build_webhook_app, injector_from_config
+
+    lookup = LazyLightkubeLookup()
+    return {"admission": build_webhook_app(injector_from_config(cfg, lookup), lookup)}
 
 
 def _apps(
@@ -161,6 +203,7 @@ def _apps(
         "bootstrap": build_bootstrap_app(
             manager, BootstrapSettings.from_config(cfg), authenticator=auth
         ),
+        **_admission_app(cfg),
     }
 
 
@@ -248,8 +291,10 @@ class _Xds:
         await tg.start(self.insights.run)
 
 
-async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event) -> None:
+async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event, tls: Any = None) -> None:
     hc = HypercornConfig()
+    if tls is not None:  # a kuma.k8s.webhooks.WebhookTls
+        hc.certfile, hc.keyfile = tls.cert_file, tls.key_file
     hc.bind = [f"fd://{listener.take_fd()}"]
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
@@ -337,6 +382,7 @@ async def _run(
 ) -> None:
     store: ResourceStore | None = None
     listeners = _listeners(cfg)
+    tls = _admission_tls(cfg)
     try:
         # Listeners first: a taken port fails before anything connects anywhere.
         for listener in listeners:
@@ -378,7 +424,9 @@ async def _run(
                 if not startup.cancel_called:
                     for name, listener in by_name.items():
                         log.info("listening", server=name, address=listener.address)
-                        serving.start_soon(_serve, listener, apps[name], stop, name=name)
+                        serving.start_soon(
+                            _serve, listener, apps[name], stop, tls.get(name), name=name
+                        )
                     log.info("listening", server="xds", address=xds_listener.address)
                     assert xds_listener.sock is not None
                     xds_sock, xds_listener.sock = xds_listener.sock, None
