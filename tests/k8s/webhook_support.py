@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import yaml
 
-from kuma.k8s.webhooks import DictLookup, build_webhook_app, injector_from_config
 from kuma.config import load_config
+from kuma.k8s.webhooks import DictLookup, build_webhook_app, injector_from_config
 
 TESTDATA = Path(__file__).parent / "testdata" / "webhooks"
 UPDATE = os.environ.get("UPDATE_GOLDEN_FILES", "").lower() == "true"
