@@ -61,7 +61,6 @@ def test_kuma_cp_serves_the_webhooks_over_https(tmp_path: Path) -> None:
             assert answer["allowed"] is False
             assert answer["status"]["code"] == 500
             assert "no Kubernetes API configuration" in answer["status"]["message"]
-        assert "listening" in cp.output() and f":{port}" in cp.output()
 
 
 def test_a_cert_dir_without_certificates_stops_kuma_cp(tmp_path: Path) -> None:
