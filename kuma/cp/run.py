@@ -161,13 +161,20 @@ def _admission_tls(cfg: KumaCpConfig) -> dict[str, Any]:
     return {"admission": webhook_tls(cfg.runtime.kubernetes.admission_server.cert_dir)}
 
 
-def _admission_app(cfg: KumaCpConfig) -> dict[str, ASGIApp]:
+def _admission_app(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
     if not _admission_enabled(cfg):
         return {}
-    from kuma.k8s.webhooks import LazyLightkubeLookup, build_webhook_app, injector_from_config
+    from kuma.k8s.webhooks import (
+        LazyLightkubeLookup,
+        ManagerMeshChecks,
+        build_webhook_app,
+        injector_from_config,
+    )
 
     lookup = LazyLightkubeLookup()
-    return {"admission": build_webhook_app(injector_from_config(cfg, lookup), lookup)}
+    injector = injector_from_config(cfg, lookup)
+    app = build_webhook_app(injector, lookup, mesh_checks=ManagerMeshChecks(manager))
+    return {"admission": app}
 
 
 def _apps(
@@ -203,7 +210,7 @@ def _apps(
         "bootstrap": build_bootstrap_app(
             manager, BootstrapSettings.from_config(cfg), authenticator=auth
         ),
-        **_admission_app(cfg),
+        **_admission_app(cfg, manager),
     }
 
 

@@ -251,3 +251,79 @@ async def test_kuma_secrets_need_an_existing_mesh_and_a_value() -> None:
     assert (
         await post(APP, "/validate-v1-secret", review("Secret", other, group="", version="v1"))
     )["allowed"]
+
+
+# -- Mesh rules that need kuma-cp's state (ManagerMeshChecks over a real ResourceManager) -------
+
+
+def _manager_app() -> tuple[Any, Any]:
+    from kuma.config import KumaCpConfig
+    from kuma.k8s.webhooks import (
+        DictLookup,
+        ManagerMeshChecks,
+        build_webhook_app,
+        injector_from_config,
+    )
+    from kuma.manager import ResourceManager
+    from kuma.manager.ca import enable_mesh_ca
+    from kuma.store.memory import MemoryStore
+
+    manager = ResourceManager(MemoryStore())
+    enable_mesh_ca(manager)
+    lookup = DictLookup()
+    app = build_webhook_app(
+        injector_from_config(KumaCpConfig(), lookup),
+        lookup,
+        mesh_checks=ManagerMeshChecks(manager),
+    )
+    return app, manager
+
+
+def _mesh(name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    obj: dict[str, Any] = {"apiVersion": "kuma.io/v1alpha1", "kind": "Mesh"}
+    obj["metadata"] = {"name": name}
+    if spec is not None:
+        obj["spec"] = spec
+    return obj
+
+
+async def test_a_mesh_with_dataplanes_cannot_be_deleted() -> None:
+    from kuma.model import codec, registry
+    from kuma.model.resource import Resource, ResourceMeta
+
+    app, manager = _manager_app()
+    await manager.create(Resource(registry.MESH, ResourceMeta("demo")))
+    mesh_review = review("Mesh", None, operation="DELETE", old=_mesh("demo"))
+    mesh_review["request"]["name"] = "demo"
+    assert (await post(app, "/validate-kuma-io-v1alpha1", mesh_review))["allowed"] is True
+    dataplane = codec.decode(
+        registry.DATAPLANE.spec_cls,
+        {
+            "networking": {
+                "address": "10.0.0.1",
+                "inbound": [{"port": 8080, "tags": {"kuma.io/service": "web"}}],
+            }
+        },
+    )
+    await manager.create(Resource(registry.DATAPLANE, ResourceMeta("web-1", "demo"), dataplane))
+    response = await post(app, "/validate-kuma-io-v1alpha1", mesh_review)
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 400
+    assert response["status"]["message"] == (
+        "unable to delete mesh, there are still some dataplanes attached"
+    )
+
+
+async def test_switching_the_enabled_ca_of_a_mesh_is_refused() -> None:
+    app, _ = _manager_app()
+    builtin = {"name": "ca-1", "type": "builtin"}
+    other = {"name": "ca-2", "type": "builtin"}
+    old = _mesh("demo", {"mtls": {"enabledBackend": "ca-1", "backends": [builtin, other]}})
+    new = _mesh("demo", {"mtls": {"enabledBackend": "ca-2", "backends": [builtin, other]}})
+    created = await post(app, "/validate-kuma-io-v1alpha1", review("Mesh", old))
+    assert created["allowed"] is True
+    response = await post(
+        app, "/validate-kuma-io-v1alpha1", review("Mesh", new, operation="UPDATE", old=old)
+    )
+    assert response["allowed"] is False
+    assert response["status"]["details"]["causes"][0]["field"] == "spec.mtls.enabledBackend"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from starlette.applications import Starlette
@@ -43,6 +43,8 @@ __all__ = [
     "PATH_VALIDATE",
     "PATH_VALIDATE_SECRET",
     "PATH_VALIDATE_SERVICE",
+    "ManagerMeshChecks",
+    "MeshChecks",
     "build_webhook_app",
 ]
 
@@ -63,10 +65,41 @@ _MESH_LABEL = "kuma.io/mesh"
 
 Handler = Callable[[AdmissionRequest], Awaitable[AdmissionResponse]]
 
+MESH_IN_USE = "unable to delete mesh, there are still some dataplanes attached"
 
-def build_webhook_app(injector: SidecarInjector, lookup: ClusterLookup) -> Starlette:
-    """The webhook app; `lookup` answers the namespace and Mesh questions."""
-    hooks = _Webhooks(injector, lookup)
+
+class MeshChecks(Protocol):
+    """Mesh rules that need the control plane's state (Kuma's MeshValidator)."""
+
+    async def validate(self, name: str, spec: Any, previous: Any | None) -> None:
+        """Raise ValidationError (paths relative to the spec) when the Mesh's CA backends are
+        unusable, or when an update switches the enabled CA (`previous`: the old spec)."""
+
+    async def dataplane_count(self, mesh: str) -> int:
+        """How many Dataplanes are in `mesh` (a Mesh in use cannot be deleted)."""
+
+
+class ManagerMeshChecks:
+    """MeshChecks answered by kuma-cp's ResourceManager (its Mesh CA hook and store)."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+
+    async def validate(self, name: str, spec: Any, previous: Any | None) -> None:
+        if self.manager.mesh_ca is not None:
+            await self.manager.mesh_ca.validate(name, spec, previous)
+
+    async def dataplane_count(self, mesh: str) -> int:
+        result = await self.manager.list(registry.DATAPLANE, mesh, size=1)
+        return int(result.total)
+
+
+def build_webhook_app(
+    injector: SidecarInjector, lookup: ClusterLookup, *, mesh_checks: MeshChecks | None = None
+) -> Starlette:
+    """The webhook app; `lookup` answers the namespace and Mesh questions, `mesh_checks` (when
+    given) the Mesh rules that need the control plane's state."""
+    hooks = _Webhooks(injector, lookup, mesh_checks)
     routes = [
         Route(path, _endpoint(handler), methods=["POST"])
         for path, handler in (
@@ -112,9 +145,12 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 class _Webhooks:
-    def __init__(self, injector: SidecarInjector, lookup: ClusterLookup) -> None:
+    def __init__(
+        self, injector: SidecarInjector, lookup: ClusterLookup, mesh_checks: MeshChecks | None
+    ) -> None:
         self.injector = injector
         self.lookup = lookup
+        self.mesh_checks = mesh_checks
 
     async def inject(self, req: AdmissionRequest) -> AdmissionResponse:
         if req.object is None:
@@ -178,6 +214,9 @@ class _Webhooks:
 
     async def validate(self, req: AdmissionRequest) -> AdmissionResponse:
         if req.operation == "DELETE":
+            checks = self.mesh_checks if req.kind == "Mesh" else None
+            if checks is not None and await checks.dataplane_count(req.name) > 0:
+                return admission.errored(400, MESH_IN_USE)
             return admission.allowed()
         obj = req.object
         crd = crds.by_kind(req.kind)
@@ -185,21 +224,37 @@ class _Webhooks:
             return admission.errored(400, f"unsupported kind {req.kind!r}")
         name = _name(obj)
         raw_spec = obj.get("spec")
-        if crd.kind == "Mesh" and name == "default" and not raw_spec:
-            return admission.allowed()  # the default Mesh kuma-cp creates itself
+        default_mesh = crd.kind == "Mesh" and name == "default" and not raw_spec
         try:
             spec = codec.decode(crd.type.spec_cls, raw_spec, "spec")
         except ValidationError as e:
             return admission.invalid(req.kind, name, e.violations)
         validator = crd.type.validator
-        if validator is None:
-            return admission.allowed()
-        namespace = (obj.get("metadata") or {}).get("namespace") or req.namespace
-        core_name = f"{name}.{namespace}" if crd.namespaced and namespace else name
-        mesh = str(obj.get("mesh") or "") if crd.type.mesh_scoped else ""
-        err = validator(core_name, mesh, spec)
-        if err:
-            return admission.invalid(req.kind, name, _prefixed("spec", err.violations))
+        if validator is not None and not default_mesh:  # kuma-cp creates the default Mesh
+            namespace = (obj.get("metadata") or {}).get("namespace") or req.namespace
+            core_name = f"{name}.{namespace}" if crd.namespaced and namespace else name
+            mesh = str(obj.get("mesh") or "") if crd.type.mesh_scoped else ""
+            err = validator(core_name, mesh, spec)
+            if err:
+                return admission.invalid(req.kind, name, _prefixed("spec", err.violations))
+        if crd.kind == "Mesh" and self.mesh_checks is not None:
+            return await self._check_mesh(req, name, spec)
+        return admission.allowed()
+
+    async def _check_mesh(self, req: AdmissionRequest, name: str, spec: Any) -> AdmissionResponse:
+        assert self.mesh_checks is not None
+        previous = None
+        if req.operation == "UPDATE" and req.old_object is not None:
+            try:
+                previous = codec.decode(
+                    registry.MESH.spec_cls, req.old_object.get("spec"), ignore_unknown=True
+                )
+            except ValidationError:
+                previous = None  # an old object Kuma could not read does not block the update
+        try:
+            await self.mesh_checks.validate(name, spec, previous)
+        except ValidationError as e:
+            return admission.invalid("Mesh", name, _prefixed("spec", e.violations))
         return admission.allowed()
 
     async def validate_service(self, req: AdmissionRequest) -> AdmissionResponse:
