@@ -173,7 +173,8 @@ def _admission_app(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASG
 
     lookup = LazyLightkubeLookup()
     injector = injector_from_config(cfg, lookup)
-    app = build_webhook_app(injector, lookup, mesh_checks=ManagerMeshChecks(manager))
+    checks = ManagerMeshChecks(manager)
+    app = build_webhook_app(injector, lookup, mesh_checks=checks, mode=cfg.mode)
     return {"admission": app}
 
 

@@ -327,3 +327,14 @@ async def test_switching_the_enabled_ca_of_a_mesh_is_refused() -> None:
     )
     assert response["allowed"] is False
     assert response["status"]["details"]["causes"][0]["field"] == "spec.mtls.enabledBackend"
+
+
+async def test_zones_belong_to_a_global_control_plane() -> None:
+    zone = {"apiVersion": "kuma.io/v1alpha1", "kind": "Zone", "metadata": {"name": "zone-1"}}
+    zone["spec"] = {"ingress": {"address": "10.0.0.1:10001"}}
+    response = await post(APP, "/validate-kuma-io-v1alpha1", review("Zone", zone))
+    assert response["allowed"] is False
+    assert response["status"]["code"] == 403
+    assert response["status"]["message"] == (
+        "Zone resource can only be applied on CP with mode: [global]"
+    )

@@ -95,11 +95,16 @@ class ManagerMeshChecks:
 
 
 def build_webhook_app(
-    injector: SidecarInjector, lookup: ClusterLookup, *, mesh_checks: MeshChecks | None = None
+    injector: SidecarInjector,
+    lookup: ClusterLookup,
+    *,
+    mesh_checks: MeshChecks | None = None,
+    mode: str = "standalone",
 ) -> Starlette:
     """The webhook app; `lookup` answers the namespace and Mesh questions, `mesh_checks` (when
-    given) the Mesh rules that need the control plane's state."""
-    hooks = _Webhooks(injector, lookup, mesh_checks)
+    given) the Mesh rules that need the control plane's state; `mode` is kuma-cp's (a Zone
+    can only be applied to a global control plane)."""
+    hooks = _Webhooks(injector, lookup, mesh_checks, mode)
     routes = [
         Route(path, _endpoint(handler), methods=["POST"])
         for path, handler in (
@@ -146,11 +151,16 @@ def _endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 class _Webhooks:
     def __init__(
-        self, injector: SidecarInjector, lookup: ClusterLookup, mesh_checks: MeshChecks | None
+        self,
+        injector: SidecarInjector,
+        lookup: ClusterLookup,
+        mesh_checks: MeshChecks | None,
+        mode: str,
     ) -> None:
         self.injector = injector
         self.lookup = lookup
         self.mesh_checks = mesh_checks
+        self.mode = mode
 
     async def inject(self, req: AdmissionRequest) -> AdmissionResponse:
         if req.object is None:
@@ -225,6 +235,8 @@ class _Webhooks:
         name = _name(obj)
         raw_spec = obj.get("spec")
         default_mesh = crd.kind == "Mesh" and name == "default" and not raw_spec
+        if crd.kind == "Zone" and self.mode != "global":
+            return admission.denied("Zone resource can only be applied on CP with mode: [global]")
         try:
             spec = codec.decode(crd.type.spec_cls, raw_spec, "spec")
         except ValidationError as e:
