@@ -133,11 +133,8 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
 
 
 def _admission_enabled(cfg: KumaCpConfig) -> bool:
-    """Webhooks are served in Kubernetes mode once a cert dir is configured (the install
-    manifest always sets one; without it there is nothing the API server could trust)."""
-    return cfg.environment == "kubernetes" and bool(
-        cfg.runtime.kubernetes.admission_server.cert_dir
-    )
+    """Kubernetes mode serves the admission webhooks (the config requires a cert dir there)."""
+    return cfg.environment == "kubernetes"
 
 
 def _admission_listener(cfg: KumaCpConfig) -> list[Listener]:
@@ -149,11 +146,6 @@ def _admission_listener(cfg: KumaCpConfig) -> list[Listener]:
 
 def _admission_tls(cfg: KumaCpConfig) -> dict[str, Any]:
     """TLS files by listener name (the admission server's, checked to load)."""
-    if cfg.environment == "kubernetes" and not _admission_enabled(cfg):
-        log.warning(
-            "admission webhooks are not served",
-            reason="runtime.kubernetes.admissionServer.certDir is empty",
-        )
     if not _admission_enabled(cfg):
         return {}
     from kuma.k8s.webhooks import webhook_tls

@@ -6,28 +6,15 @@ import ssl
 from pathlib import Path
 
 import httpx
-import trustme
 
-from tests.k8s.webhook_support import review
+from tests.k8s.webhook_support import admission_env, review
 from tests.support.procs import Ports, control_plane, free_port
 
 
 def test_kuma_cp_serves_the_webhooks_over_https(tmp_path: Path) -> None:
-    ca = trustme.CA()
-    cert = ca.issue_cert("kuma-control-plane.kuma-system.svc", "localhost", "127.0.0.1")
-    cert_dir = tmp_path / "tls-cert"
-    cert_dir.mkdir()
-    cert.cert_chain_pems[0].write_to_path(str(cert_dir / "tls.crt"))
-    cert.private_key_pem.write_to_path(str(cert_dir / "tls.key"))
-    ca_file = tmp_path / "ca.crt"
-    ca.cert_pem.write_to_path(str(ca_file))
-    port = free_port()
-    env = {
-        "KUMA_ENVIRONMENT": "kubernetes",
-        "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT": str(port),
-        "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR": str(cert_dir),
-        "KUBECONFIG": str(tmp_path / "no-kubeconfig"),
-    }
+    env, ca_file = admission_env(tmp_path)
+    port = env["KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT"]
+    env["KUBECONFIG"] = str(tmp_path / "no-kubeconfig")
     with control_plane("run", ports=Ports(), **env) as cp:
         cp.wait_ready()
         with httpx.Client(

@@ -12,26 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-import trustme
 
-from tests.k8s.webhook_support import review
-from tests.support.procs import Ports, control_plane, free_port
+from tests.k8s.webhook_support import admission_env, review
+from tests.support.procs import Ports, control_plane
 
 fake_kube = pytest.importorskip(
     "tests.support.fake_kube", reason="the fake API server lands with the Kubernetes store"
 )
-
-
-def _certs(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
-    ca = trustme.CA()
-    cert = ca.issue_cert("kuma-control-plane.kuma-system.svc", "localhost")
-    cert_dir = tmp_path / "tls-cert"
-    cert_dir.mkdir()
-    cert.cert_chain_pems[0].write_to_path(str(cert_dir / "tls.crt"))
-    cert.private_key_pem.write_to_path(str(cert_dir / "tls.key"))
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return cert_dir, ctx
 
 
 def _patch(answer: dict[str, Any]) -> list[Any]:
@@ -43,8 +30,9 @@ def _patch(answer: dict[str, Any]) -> list[Any]:
 
 
 def test_webhooks_read_namespaces_and_meshes_from_the_api_server(tmp_path: Path) -> None:
-    cert_dir, trust = _certs(tmp_path)
-    port = free_port()
+    env, ca_file = admission_env(tmp_path)
+    port = env["KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT"]
+    trust = ssl.create_default_context(cafile=str(ca_file))
     with fake_kube.FakeKube() as kube:
         kube.create(
             {
@@ -59,12 +47,7 @@ def test_webhooks_read_namespaces_and_meshes_from_the_api_server(tmp_path: Path)
         mesh = kube.create(
             {"apiVersion": "kuma.io/v1alpha1", "kind": "Mesh", "metadata": {"name": "default"}}
         )
-        env = {
-            "KUMA_ENVIRONMENT": "kubernetes",
-            "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT": str(port),
-            "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR": str(cert_dir),
-            "KUBECONFIG": str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
-        }
+        env["KUBECONFIG"] = str(kube.write_kubeconfig(tmp_path / "kubeconfig"))
         with (
             control_plane("run", ports=Ports(), **env) as cp,
             httpx.Client(base_url=f"https://localhost:{port}", verify=trust) as client,

@@ -23,6 +23,29 @@ TESTDATA = Path(__file__).parent / "testdata" / "webhooks"
 UPDATE = os.environ.get("UPDATE_GOLDEN_FILES", "").lower() == "true"
 
 
+def admission_env(directory: Path) -> tuple[dict[str, str], Path]:
+    """What kuma-cp needs to run in Kubernetes mode: a cert dir with a trustme certificate for
+    `localhost` and a free admission port, as KUMA_* variables; and the CA file to trust."""
+    import trustme
+
+    from tests.support.procs import free_port
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("kuma-control-plane.kuma-system.svc", "localhost", "127.0.0.1")
+    cert_dir = directory / "admission-tls"
+    cert_dir.mkdir(parents=True, exist_ok=True)
+    cert.cert_chain_pems[0].write_to_path(str(cert_dir / "tls.crt"))
+    cert.private_key_pem.write_to_path(str(cert_dir / "tls.key"))
+    ca_file = directory / "admission-ca.crt"
+    ca.cert_pem.write_to_path(str(ca_file))
+    env = {
+        "KUMA_ENVIRONMENT": "kubernetes",
+        "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT": str(free_port()),
+        "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR": str(cert_dir),
+    }
+    return env, ca_file
+
+
 def review(
     kind: str,
     obj: Any,

@@ -37,6 +37,10 @@ class WebhookTls:
 
 def webhook_tls(cert_dir: str) -> WebhookTls:
     """`<cert_dir>/tls.crt` and `tls.key`, checked to load; ConfigError naming the setting."""
+    if not cert_dir:
+        raise ConfigError(
+            "Invalid configuration", [ConfigProblem(_CERT_DIR_KEY, "must not be empty")]
+        )
     cert = os.path.join(cert_dir, "tls.crt")
     key = os.path.join(cert_dir, "tls.key")
     tls = WebhookTls(cert, key)
