@@ -62,3 +62,44 @@ def test_a_cert_dir_without_certificates_stops_kuma_cp(tmp_path: Path) -> None:
     assert rc == 1
     assert "runtime.kubernetes.admissionServer.certDir" in out
     assert "tls.crt" in out
+
+
+def test_the_installed_certificate_serves_the_webhooks_trusted_by_the_ca_bundle(
+    tmp_path: Path,
+) -> None:
+    """`kumactl install control-plane` generates the admission server's pair and the webhooks'
+    caBundle; kuma-cp serving that pair is trusted by a client holding only the caBundle."""
+    import base64
+
+    import yaml
+    from click.testing import CliRunner
+
+    from kuma.cli import build_root
+
+    result = CliRunner().invoke(
+        build_root(),
+        ["--config-file", str(tmp_path / "kumactl"), "install", "control-plane"],
+        prog_name="kumactl",
+    )
+    assert result.exit_code == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.output) if d]
+    secret = next(d for d in docs if d["metadata"]["name"] == "kuma-admission-server-tls-cert")
+    webhooks = next(d for d in docs if d["kind"] == "ValidatingWebhookConfiguration")
+    cert_dir = tmp_path / "tls-cert"
+    cert_dir.mkdir()
+    for key in ("tls.crt", "tls.key"):
+        (cert_dir / key).write_bytes(base64.b64decode(secret["data"][key]))
+    ca_bundle = base64.b64decode(webhooks["webhooks"][0]["clientConfig"]["caBundle"])
+    port = free_port()
+    env = {
+        "KUMA_ENVIRONMENT": "kubernetes",
+        "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT": str(port),
+        "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR": str(cert_dir),
+    }
+    trust = ssl.create_default_context(cadata=ca_bundle.decode())
+    with control_plane("run", ports=Ports(), **env) as cp:
+        cp.wait_ready()
+        with httpx.Client(base_url=f"https://localhost:{port}", verify=trust) as client:
+            mesh = {"apiVersion": "kuma.io/v1alpha1", "kind": "Mesh", "metadata": {"name": "m"}}
+            r = client.post("/validate-kuma-io-v1alpha1", json=review("Mesh", mesh))
+            assert r.json()["response"]["allowed"] is True
