@@ -11,6 +11,7 @@ from kuma.cli.commands.generate import generate_group
 from kuma.cli.commands.generate_token import dataplane_token_command
 from kuma.cli.commands.get import get_group
 from kuma.cli.commands.inspect import inspect_group
+from kuma.cli.commands.install import install_group
 from kuma.cli.commands.misc import completion_group, help_command, version_command
 from kuma.cli.context import kumactl_of
 from kuma.cli.framework import GoFlag, KumaRoot, propagate_persistent_flags
@@ -50,6 +51,7 @@ def build_root() -> KumaRoot:
         get_group(),
         help_command(),
         inspect_group(),
+        install_group(),
         version_command(),
     ):
         root.add_command(cmd)

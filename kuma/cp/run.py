@@ -72,7 +72,7 @@ def check_supported(cfg: KumaCpConfig) -> None:
         problems.append(
             ConfigProblem("mode", f"{cfg.mode} mode is not supported yet; use standalone")
         )
-    if cfg.environment != "universal":
+    if cfg.environment not in ("universal", "kubernetes"):
         problems.append(
             ConfigProblem("environment", f"{cfg.environment} is not supported yet; use universal")
         )
@@ -135,7 +135,49 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
             "",
             cfg.monitoring_assignment_server.grpc_port,
         ),
+        *_admission_listener(cfg),
     ]
+
+
+# -- Kubernetes admission webhooks (kuma.k8s.webhooks) ----------------------------------------
+
+
+def _admission_enabled(cfg: KumaCpConfig) -> bool:
+    """Kubernetes mode serves the admission webhooks (the config requires a cert dir there)."""
+    return cfg.environment == "kubernetes"
+
+
+def _admission_listener(cfg: KumaCpConfig) -> list[Listener]:
+    if not _admission_enabled(cfg):
+        return []
+    adm = cfg.runtime.kubernetes.admission_server
+    return [Listener("admission", "runtime.kubernetes.admissionServer.port", adm.address, adm.port)]
+
+
+def _admission_tls(cfg: KumaCpConfig) -> dict[str, Any]:
+    """TLS files by listener name (the admission server's, checked to load)."""
+    if not _admission_enabled(cfg):
+        return {}
+    from kuma.k8s.webhooks import webhook_tls
+
+    return {"admission": webhook_tls(cfg.runtime.kubernetes.admission_server.cert_dir)}
+
+
+def _admission_app(cfg: KumaCpConfig, manager: ResourceManager) -> dict[str, ASGIApp]:
+    if not _admission_enabled(cfg):
+        return {}
+    from kuma.k8s.webhooks import (
+        LazyLightkubeLookup,
+        ManagerMeshChecks,
+        build_webhook_app,
+        injector_from_config,
+    )
+
+    lookup = LazyLightkubeLookup()
+    injector = injector_from_config(cfg, lookup)
+    checks = ManagerMeshChecks(manager)
+    app = build_webhook_app(injector, lookup, mesh_checks=checks, mode=cfg.mode)
+    return {"admission": app}
 
 
 def _apps(
@@ -171,6 +213,7 @@ def _apps(
         "bootstrap": build_bootstrap_app(
             manager, BootstrapSettings.from_config(cfg), authenticator=auth
         ),
+        **_admission_app(cfg, manager),
     }
 
 
@@ -258,8 +301,10 @@ class _Xds:
         await tg.start(self.insights.run)
 
 
-async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event) -> None:
+async def _serve(listener: Listener, app: ASGIApp, stop: anyio.Event, tls: Any = None) -> None:
     hc = HypercornConfig()
+    if tls is not None:  # a kuma.k8s.webhooks.WebhookTls
+        hc.certfile, hc.keyfile = tls.cert_file, tls.key_file
     hc.bind = [f"fd://{listener.take_fd()}"]
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
@@ -370,6 +415,7 @@ async def _run(
 ) -> None:
     store: ResourceStore | None = None
     listeners = _listeners(cfg)
+    tls = _admission_tls(cfg)
     try:
         # Listeners first: a taken port fails before anything connects anywhere.
         for listener in listeners:
@@ -412,7 +458,9 @@ async def _run(
                 if not startup.cancel_called:
                     for name, listener in by_name.items():
                         log.info("listening", server=name, address=listener.address)
-                        serving.start_soon(_serve, listener, apps[name], stop, name=name)
+                        serving.start_soon(
+                            _serve, listener, apps[name], stop, tls.get(name), name=name
+                        )
                     log.info("listening", server="xds", address=xds_listener.address)
                     assert xds_listener.sock is not None
                     xds_sock, xds_listener.sock = xds_listener.sock, None

@@ -25,6 +25,10 @@ COMMANDS = [
     ["inspect"],
     ["inspect", "dataplanes"],
     ["inspect", "zones"],
+    ["install"],
+    ["install", "control-plane"],
+    ["install", "metrics"],
+    ["install", "tracing"],
     ["version"],
     ["completion"],
 ]
