@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev proto check test bench run dist clean
+.PHONY: install install-dev proto check test bench run demo dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP)
 
 run: install
 	$(BIN)/kuma-cp run
+
+# The demo mesh of docker-compose.yml as local processes (docs/demo.md); DEMO_ARGS=--help
+demo: install
+	$(BIN)/python tools/demo.py $(DEMO_ARGS)
 
 dist: $(STAMP)
 	$(BIN)/pip wheel --quiet --no-deps -w dist .
