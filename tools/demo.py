@@ -122,7 +122,7 @@ def postgres_env(dsn: str) -> dict[str, str]:
     url = urlsplit(dsn)
     if url.scheme not in ("postgres", "postgresql"):
         raise DemoError(f"--postgres: {dsn!r} is not a postgresql://user@host:port/db address")
-    env = {
+    return {
         "KUMA_STORE_TYPE": "postgres",
         "KUMA_STORE_POSTGRES_HOST": url.hostname or "127.0.0.1",
         "KUMA_STORE_POSTGRES_PORT": str(url.port or 5432),
@@ -130,7 +130,6 @@ def postgres_env(dsn: str) -> dict[str, str]:
         "KUMA_STORE_POSTGRES_PASSWORD": url.password or "",
         "KUMA_STORE_POSTGRES_DB_NAME": url.path.lstrip("/") or "postgres",
     }
-    return env
 
 
 @dataclass
@@ -448,7 +447,8 @@ def find_prometheus(explicit: str | None) -> str | None:
 
 @contextlib.contextmanager
 def _signals_stop() -> Iterator[Callable[[], bool]]:
-    """SIGINT/SIGTERM: raise KeyboardInterrupt during start-up, set a flag afterwards."""
+    """The first SIGINT/SIGTERM raises KeyboardInterrupt (start-up and supervision both end
+    there and stop everything); later ones are ignored so that stopping is not interrupted."""
     state = {"stop": False}
 
     def handler(signum: int, frame: object) -> None:
