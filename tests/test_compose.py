@@ -258,7 +258,8 @@ def test_depends_on_conditions_can_be_met(compose: dict[str, Any]) -> None:
         if mode.startswith("service:"):
             owner = mode.split(":", 1)[1]
             assert owner in svc, f"{name} joins unknown {owner}"
-            assert "network_mode" not in svc[owner] and "ports" not in spec, name
+            assert "network_mode" not in svc[owner], name
+            assert "ports" not in spec, f"{name}: publish ports on {owner}"
             assert owner in (spec.get("depends_on") or {}), f"{name} must start after {owner}"
 
 
@@ -302,7 +303,8 @@ def test_static_addresses_fit_the_network(compose: dict[str, Any]) -> None:
     assert len(fixed) == len(set(fixed)) == 2
     for address in fixed:
         ip = ipaddress.ip_address(address)
-        assert ip in subnet and ip not in dynamic, address
+        assert ip in subnet, address
+        assert ip not in dynamic, f"{address} could be given to another container"
 
 
 def test_each_dataplane_lives_where_its_resource_says(compose: dict[str, Any]) -> None:
@@ -430,7 +432,8 @@ def test_prometheus_reads_what_kuma_prometheus_sd_writes(compose: dict[str, Any]
 def test_dockerfile_is_a_glibc_python_image() -> None:
     text = (ROOT / "Dockerfile").read_text()
     bases = re.findall(r"^FROM (\S+)", text, re.M)
-    assert bases and all(b.startswith("python:3.11-slim") for b in bases), bases
+    assert bases
+    assert all(b.startswith("python:3.11-slim") for b in bases), bases
     assert "alpine" not in " ".join(bases)
     assert re.search(r"^CMD \[\"kuma-cp\", \"run\"\]$", text, re.M)
 
