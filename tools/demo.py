@@ -122,12 +122,17 @@ def postgres_env(dsn: str) -> dict[str, str]:
     url = urlsplit(dsn)
     if url.scheme not in ("postgres", "postgresql"):
         raise DemoError(f"--postgres: {dsn!r} is not a postgresql://user@host:port/db address")
+    if not url.password:
+        raise DemoError(
+            f"--postgres: {dsn!r} has no password, and kuma-cp needs one "
+            "(store.postgres.password); with trust authentication any password works"
+        )
     return {
         "KUMA_STORE_TYPE": "postgres",
         "KUMA_STORE_POSTGRES_HOST": url.hostname or "127.0.0.1",
         "KUMA_STORE_POSTGRES_PORT": str(url.port or 5432),
         "KUMA_STORE_POSTGRES_USER": url.username or "postgres",
-        "KUMA_STORE_POSTGRES_PASSWORD": url.password or "",
+        "KUMA_STORE_POSTGRES_PASSWORD": url.password,
         "KUMA_STORE_POSTGRES_DB_NAME": url.path.lstrip("/") or "postgres",
     }
 
