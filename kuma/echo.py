@@ -18,6 +18,8 @@ import click
 import structlog
 from anyio.abc import SocketStream
 
+from kuma.version import __version__
+
 __all__ = ["EchoServer", "main", "serve"]
 
 log = structlog.get_logger("kuma-tcp-echo")
@@ -136,6 +138,7 @@ async def serve(port: int, address: str | None) -> None:
     metavar="IP",
     help="Address to listen on (default: every interface).",
 )
+@click.version_option(__version__, "--version", message="Kuma: %(version)s")
 def cli(port: int, address: str | None) -> None:
     """Kuma TCP Echo: echoes every byte back (and answers HTTP requests with their own bytes)."""
     from kuma.logging import configure_logging
