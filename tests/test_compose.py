@@ -263,6 +263,20 @@ def test_depends_on_conditions_can_be_met(compose: dict[str, Any]) -> None:
             assert owner in (spec.get("depends_on") or {}), f"{name} must start after {owner}"
 
 
+def test_every_one_shot_is_awaited(compose: dict[str, Any]) -> None:
+    """`docker compose up --wait` counts a one-shot's exit as success only when some service
+    waits for it with service_completed_successfully."""
+    svc = services(compose)
+    awaited = {
+        target
+        for spec in svc.values()
+        for target, dep in (spec.get("depends_on") or {}).items()
+        if dep["condition"] == "service_completed_successfully"
+    }
+    one_shots = {name for name, spec in svc.items() if spec.get("restart") == "no"}
+    assert one_shots == awaited == {"kuma-cp-migrate", "kuma-installer"}
+
+
 @dataclass
 class Netns:
     """One network namespace: a service and the services that joined it."""

@@ -354,10 +354,6 @@ class Demo:
     # -- the user's view -------------------------------------------------------------------
 
     def summary(self, skipped: Sequence[str]) -> str:
-        p = self.ports
-        kumactl = "kumactl"
-        if p.api != 5681:
-            kumactl = f"kumactl --config-file {self.kumactl_config}"
         rows = [("PROCESS", "PID", "WHERE")] + [(x.name, str(x.pid), x.where) for x in self.procs]
         width = [max(len(r[i]) for r in rows) for i in range(2)]
         table = "\n".join(f"  {r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}" for r in rows)
@@ -370,21 +366,39 @@ class Demo:
             f"Logs: {self.workdir}/<process>.log",
         ]
         lines += [f"Not started: {s}" for s in skipped]
-        lines += [
-            "",
-            "Try it (in another terminal, with .venv/bin on your PATH):",
-            "",
-            f"  curl -s http://127.0.0.1:{p.client_outbound}/hello      "
-            "# client -> its Envoy -> mTLS -> backend's Envoy -> backend",
-            f"  {kumactl} inspect dataplanes",
-            f"  {kumactl} get traffic-permissions",
-            f"  {kumactl} delete traffic-permission client-to-backend   # and the curl above fails",
-            f"  curl -s http://127.0.0.1:{p.backend_metrics}/metrics | head   # Envoy's metrics",
-        ]
-        if any(x.name == "prometheus" for x in self.procs):
-            lines.append(f"  open http://127.0.0.1:{p.prometheus}/targets")
+        lines += ["", "Try it (in another terminal, with .venv/bin on your PATH):", ""]
+        lines += [f"  {line}" for line in self.try_lines()]
         lines += ["", "Press Ctrl-C to stop everything.", ""]
         return "\n".join(lines)
+
+    def try_lines(self) -> list[str]:
+        """The commands the summary suggests (docs/demo.md shows them for the default ports)."""
+        p = self.ports
+        kumactl = "kumactl"
+        if p.api != 5681:
+            kumactl = f"kumactl --config-file {self.kumactl_config}"
+        commands = [
+            (
+                f"curl -s http://127.0.0.1:{p.client_outbound}/hello",
+                "client -> its Envoy -> mTLS -> backend's Envoy -> backend",
+            ),
+            (f"{kumactl} inspect dataplanes", "both Online"),
+            (f"{kumactl} get traffic-permissions", "client-to-backend"),
+            (
+                f"{kumactl} delete traffic-permission client-to-backend",
+                "then the curl above fails",
+            ),
+            (
+                f"curl -s http://127.0.0.1:{p.backend_metrics}/metrics",
+                "the backend Envoy's metrics",
+            ),
+        ]
+        if any(x.name == "prometheus" for x in self.procs):
+            commands.append(
+                (f"open http://127.0.0.1:{p.prometheus}/targets", "Prometheus scraping both")
+            )
+        width = max(len(c) for c, _ in commands)
+        return [f"{c:<{width}}  # {comment}" for c, comment in commands]
 
     # -- supervision and shutdown ----------------------------------------------------------
 
