@@ -117,19 +117,28 @@ def click_command(script: str) -> click.Command:
     raise AssertionError(f"{script}: no click command found in {module.__name__}")
 
 
-def accepts(script: str, args: list[str]) -> str:
-    """Parse `script args --help` with the script's own click tree: an unknown subcommand or
-    flag (or a flag missing its value) is a usage error; known ones end in the help text."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+def accepts(script: str, args: list[str]) -> None:
+    """Parse `script args` with the script's own click tree, down to the subcommand, without
+    running it: an unknown subcommand or flag, a flag missing its value, a value of the wrong
+    type or an unexpected argument is an AssertionError. `--help` anywhere is fine."""
+    command: click.Command = click_command(script)
+    name, parent, rest = script, None, list(args)
+    with contextlib.redirect_stdout(io.StringIO()):
         try:
-            code = click_command(script).main(
-                [*args, "--help"], prog_name=script, standalone_mode=False
-            )
+            while True:
+                ctx = command.make_context(name, rest, parent=parent)
+                if not isinstance(command, click.Group):
+                    return
+                remaining = [*ctx._protected_args, *ctx.args]
+                if not remaining:
+                    return  # a group alone prints its help
+                sub_name, sub, rest = command.resolve_command(ctx, remaining)
+                assert sub is not None and sub_name is not None
+                name, command, parent = sub_name, sub, ctx
+        except click.exceptions.Exit as e:
+            assert e.exit_code == 0, f"{script} {shlex.join(args)}: exit status {e.exit_code}"
         except click.UsageError as e:
             raise AssertionError(f"{script} {shlex.join(args)}: {e.format_message()}") from None
-    assert code == 0, f"{script} {shlex.join(args)}: exit status {code}"
-    return out.getvalue()
 
 
 def test_the_file_has_no_obsolete_version_key(compose: dict[str, Any]) -> None:
@@ -146,8 +155,7 @@ def test_every_command_is_a_console_script_with_valid_flags(compose: dict[str, A
     for command in all_commands(compose):
         script, args = command.argv[0], command.argv[1:]
         assert script in SCRIPTS, f"{command.service}: {script} is not a kuma-py console script"
-        usage = accepts(script, args)
-        assert "Usage" in usage or "usage" in usage.lower(), usage
+        accepts(script, args)
         seen.add(script)
     assert seen == SCRIPTS, f"the demo does not run {SCRIPTS - seen}"
 

@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-__all__ = ["DemoError", "DemoPorts", "main"]
+__all__ = ["Demo", "DemoError", "DemoPorts", "build_parser", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 RESOURCES = ROOT / "demo" / "resources.yaml"
@@ -484,9 +484,12 @@ def _signals_stop() -> Iterator[Callable[[], bool]]:
             signal.signal(s, h)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """`make demo DEMO_ARGS=...`'s options."""
     parser = argparse.ArgumentParser(
-        prog="make demo", description="Run the demo mesh as local processes (no Docker)."
+        prog="make demo",
+        description="Run the demo mesh as local processes (no Docker).",
+        allow_abbrev=False,
     )
     parser.add_argument(
         "--postgres",
@@ -503,7 +506,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the working directory (logs, tokens) on exit"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     bin_dir = Path(sys.executable).parent
     ports = DemoPorts.free() if args.free_ports else DemoPorts()
