@@ -133,10 +133,12 @@ def accepts(script: str, args: list[str]) -> None:
                 if not remaining:
                     return  # a group alone prints its help
                 sub_name, sub, rest = command.resolve_command(ctx, remaining)
-                assert sub is not None and sub_name is not None
+                assert sub is not None
+                assert sub_name is not None
                 name, command, parent = sub_name, sub, ctx
         except click.exceptions.Exit as e:
-            assert e.exit_code == 0, f"{script} {shlex.join(args)}: exit status {e.exit_code}"
+            if e.exit_code != 0:
+                raise AssertionError(f"{script} {shlex.join(args)}: exit {e.exit_code}") from None
         except click.UsageError as e:
             raise AssertionError(f"{script} {shlex.join(args)}: {e.format_message()}") from None
 
