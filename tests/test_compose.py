@@ -16,7 +16,11 @@ import io
 import ipaddress
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 import tomllib
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -480,3 +484,39 @@ def test_the_installers_resources_render_and_validate(compose: dict[str, Any]) -
     assert ("Mesh", "default") in by_type
     client = by_type[("Dataplane", "client-01")].spec
     assert client.networking.outbound[0].tags["kuma.io/service"] == "backend"
+
+
+# -- the image ------------------------------------------------------------------------------------
+
+
+def test_the_docker_build_context_builds_the_wheel(tmp_path: Path) -> None:
+    """What .dockerignore lets into the build context is what the Dockerfile COPYs, and that is
+    enough to build the wheel (with its data files) the way the Dockerfile's first stage does."""
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    ignore = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert ignore[0] == "*", "the context is an allowlist"
+    allowed = [p[1:].rstrip("/") for p in ignore if p.startswith("!")]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = [
+        src
+        for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile, re.M)
+        for src in line.split()[:-1]
+    ]
+    assert sorted(copied) == sorted(allowed)
+    tracked = subprocess.run(
+        ["git", "ls-files", *allowed], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for path in tracked:
+        (tmp_path / "src" / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / path, tmp_path / "src" / path)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
+         str(tmp_path / "dist"), str(tmp_path / "src")],
+        check=True,
+        timeout=300,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("kuma_py-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+    assert "kuma/config/kuma-cp.defaults.yaml" in names
+    assert any(n.startswith("kuma/store/postgres/migrations/") for n in names)
