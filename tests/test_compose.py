@@ -225,15 +225,16 @@ def test_kuma_cp_is_reached_where_it_listens(compose: dict[str, Any]) -> None:
         address = flag(command.argv, "--cp-address")
         if address is None:
             continue
+        # kuma-dp and kuma-prometheus-sd both start from the REST API's /catalog, which names
+        # the other servers on the advertised hostname
         url = urlsplit(address)
         assert url.hostname in services(compose), f"{command.service}: {address}"
-        if command.argv[0] == "kuma-dp":
-            assert (url.scheme, url.port) == ("http", cfg.api_server.port), command.service
-        elif command.argv[0] == "kuma-prometheus-sd":
-            assert (url.scheme, url.port) == (
-                "grpc",
-                cfg.monitoring_assignment_server.grpc_port,
-            ), command.service
+        assert (url.scheme, url.port) == ("http", cfg.api_server.port), command.service
+    catalog = cfg.catalog()["apis"]
+    assert catalog["monitoringAssignment"]["url"] == (
+        f"grpc://kuma-cp:{cfg.monitoring_assignment_server.grpc_port}"
+    )
+    assert catalog["bootstrap"]["url"] == f"http://kuma-cp:{cfg.bootstrap_server.port}"
     published = [str(p) for p in services(compose)["kuma-cp"]["ports"]]
     assert f"{cfg.api_server.port}:{cfg.api_server.port}" in published
     health = " ".join(services(compose)["kuma-cp"]["healthcheck"]["test"])

@@ -314,7 +314,7 @@ class Demo:
                 "kuma-prometheus-sd",
                 [
                     sd, "run", "--name=kuma-prometheus-sd",
-                    f"--cp-address=grpc://127.0.0.1:{p.mads}", f"--output-file={sd_file}",
+                    f"--cp-address=http://127.0.0.1:{p.api}", f"--output-file={sd_file}",
                 ],
                 f"Prometheus targets in {sd_file}",
             )  # fmt: skip
@@ -455,9 +455,8 @@ def find_prometheus(explicit: str | None) -> str | None:
     if explicit:
         return explicit
     for candidate in (
+        ROOT / ".cache" / "prometheus" / "usr" / "bin" / "prometheus",  # install_prometheus.sh
         ROOT / ".venv" / "bin" / "prometheus",
-        ROOT / "tools" / "bin" / "prometheus",
-        ROOT / ".prometheus" / "prometheus",
     ):
         if candidate.exists():
             return str(candidate)
