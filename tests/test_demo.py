@@ -100,6 +100,18 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def wait_for_targets(prometheus: str, instances: set[str]) -> None:
+    """Prometheus scrapes every dataplane kuma-prometheus-sd listed (health "up")."""
+    deadline = time.monotonic() + 60
+    while True:
+        targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=5).json()["data"]
+        up = {t["labels"].get("instance") for t in targets["activeTargets"] if t["health"] == "up"}
+        if instances <= up:
+            return
+        assert time.monotonic() < deadline, f"Prometheus targets: {targets}"
+        time.sleep(1)
+
+
 @contextlib.contextmanager
 def running_demo(*args: str) -> Iterator[Demo]:
     running = Demo("--free-ports", *args)
@@ -166,7 +178,16 @@ def test_make_demo_brings_up_a_working_mesh_and_stops_cleanly(demo: Demo) -> Non
     rows = {row[1]: row[3] for row in cells}  # NAME: STATUS
     assert rows == {"backend-01": "Online", "client-01": "Online"}, inspect.stdout
 
-    # "delete traffic-permission client-to-backend  # and the curl above fails"
+    # metrics, once the mesh serves them; Prometheus, when the demo found one
+    metrics = re.search(r"curl -s (http://127\.0\.0\.1:\d+/metrics)", out)
+    assert metrics, out
+    if (ROOT / "kuma" / "xds" / "generators" / "prometheus.py").exists():
+        assert "envoy_cluster_" in httpx.get(metrics.group(1), timeout=10).text
+    prometheus = re.search(r"open (http://127\.0\.0\.1:\d+)/targets", out)
+    if prometheus:
+        wait_for_targets(prometheus.group(1), {"backend-01", "client-01"})
+
+    # "delete traffic-permission client-to-backend  # then the curl above fails"
     subprocess.run(
         [*kumactl, "delete", "traffic-permission", "client-to-backend"],
         check=True,

@@ -15,7 +15,8 @@
   tests/test_demo.py runs those commands against a running demo.
 * Blocks without a language are output, messages or diagrams, not code to run.
 
-Pages other engineers are writing in parallel (metrics, mads, observability, kubernetes) bring
+Pages other engineers are writing in parallel (metrics, mads, observability, control-plane
+metrics, kubernetes) bring
 their own tests and are left out of the inventory below until they land here.
 """
 
@@ -47,9 +48,15 @@ DOCS = ROOT / "docs"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 PYTHON = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 SCRIPTS = {"kuma-cp", "kuma-dp", "kumactl", "kuma-prometheus-sd", "kuma-tcp-echo"}
-IN_PROGRESS = {"metrics.md", "mads.md", "observability.md", "kubernetes.md"}
+IN_PROGRESS = {
+    "metrics.md",
+    "mads.md",
+    "observability.md",
+    "control-plane-metrics.md",
+    "kubernetes.md",
+}
 # programs a doc may use beside kuma-py's own
-UTILITIES = {"cat", "printf", "head", "base64", "sed", "source", "curl", "open"}
+UTILITIES = {"cat", "printf", "head", "base64", "sed", "source", "curl", "open", "grep"}
 
 
 @dataclass(frozen=True)
