@@ -16,8 +16,7 @@
 * Blocks without a language are output, messages or diagrams, not code to run.
 
 Pages other engineers are writing in parallel (metrics, mads, observability, control-plane
-metrics, kubernetes) bring
-their own tests and are left out of the inventory below until they land here.
+metrics, kubernetes) bring their own tests and are left out of the inventory below.
 """
 
 from __future__ import annotations
