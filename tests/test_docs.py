@@ -404,6 +404,104 @@ def test_shell_checks_catch_mistakes() -> None:
             _check_all(commands(block), text)
 
 
+# -- sh: and those that can run here, run ------------------------------------------------------------
+
+
+def shell_pieces(block: Block) -> list[str]:
+    """The block as separately runnable shell snippets: one per command line, continuation
+    lines and heredoc bodies included."""
+    lines = block.text.splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        piece = [lines[i]]
+        i += 1
+        while piece[-1].endswith("\\") and i < len(lines):
+            piece.append(lines[i])
+            i += 1
+        marker = re.search(r"<<'?(\w+)'?", piece[0])
+        if marker:
+            while i < len(lines) and lines[i] != marker.group(1):
+                piece.append(lines[i])
+                i += 1
+            piece.append(lines[i])
+            i += 1
+        if any(line.strip() and not line.lstrip().startswith("#") for line in piece):
+            out.append("\n".join(piece) + "\n")
+    return out
+
+
+DAEMONS = {("kuma-cp", "run"), ("kuma-dp", "run"), ("kuma-prometheus-sd", "run")}
+
+
+def why_not_here(piece: str) -> str | None:
+    """Why a snippet cannot run on this machine as written (None: it can)."""
+    for command in commands(Block("x.md", 1, "sh", piece)):
+        if not command.argv:
+            continue
+        if tuple(command.argv[:2]) in DAEMONS:
+            return "runs until stopped"
+        if command.argv[0] in ("docker", "make", "open"):
+            return f"needs {command.argv[0]}"
+        config = next((a for n, a in enumerate(command.argv) if command.argv[n - 1] == "-c"), None)
+        if config is not None:
+            return f"needs the config file {config} and its database"
+    if "${fpath" in piece:
+        return "a zsh command"
+    for host in re.findall(r"https?://([\w.-]+)", piece):
+        if host not in ("localhost", "127.0.0.1"):
+            return f"needs the host {host}"
+    return None
+
+
+@pytest.mark.e2e
+def test_shell_commands_that_can_run_here_run(tmp_path: Path) -> None:
+    """Every snippet of the command blocks that needs no other machine, daemon or file runs
+    against a real kuma-cp (its ports put in place of 5681/5679, /tmp/ in a temporary folder)
+    and exits 0; a `# NNN` after a curl is the status it prints."""
+    from tests.support.procs import Ports, control_plane
+
+    home = tmp_path / "home"
+    (home / ".config" / "fish" / "completions").mkdir(parents=True)  # a fish user's home
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {
+        k: v for k, v in __import__("os").environ.items() if not k.startswith(("KUMA_", "VIRTUAL"))
+    }
+    env.update(HOME=str(home), PATH=f"{Path(sys.executable).parent}:{env['PATH']}")
+    ports = Ports()
+    ran = []
+    with control_plane("run", ports=ports) as cp:
+        cp.wait_ready()
+        subprocess.run(
+            ["kumactl", "config", "control-planes", "add", "--name", "here",
+             "--address", f"http://localhost:{ports.api}"],
+            env=env, check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        for block in _shell_blocks():
+            for piece in shell_pieces(block):
+                if why_not_here(piece) is not None:
+                    continue
+                script = (
+                    piece.replace(":5681", f":{ports.api}")
+                    .replace(":5679", f":{ports.admin}")
+                    .replace("/tmp/", f"{scratch}/")
+                )
+                run = subprocess.run(
+                    ["bash", "-euo", "pipefail", "-c", script],
+                    env=env,
+                    cwd=tmp_path,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                where = f"{block}: {piece.splitlines()[0]}"
+                assert run.returncode == 0, f"{where}\n{run.stdout}{run.stderr}"
+                for status in re.findall(r"# (\d{3})$", piece, re.M):
+                    assert status in run.stdout, where
+                ran.append(where)
+    assert len(ran) >= 10, ran
+
+
 # -- the demo's printed instructions ---------------------------------------------------------------
 
 
