@@ -386,7 +386,7 @@ class Demo:
             (f"{kumactl} get traffic-permissions", "client-to-backend"),
             (
                 f"{kumactl} delete traffic-permission client-to-backend",
-                "then the curl above fails",
+                "then the curl above gets 503",
             ),
             (
                 f"curl -s http://127.0.0.1:{p.backend_metrics}/metrics",
