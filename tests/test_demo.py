@@ -187,7 +187,7 @@ def test_make_demo_brings_up_a_working_mesh_and_stops_cleanly(demo: Demo) -> Non
     if prometheus:
         wait_for_targets(prometheus.group(1), {"backend-01", "client-01"})
 
-    # "delete traffic-permission client-to-backend  # then the curl above fails"
+    # "delete traffic-permission client-to-backend  # then the curl above gets 503"
     subprocess.run(
         [*kumactl, "delete", "traffic-permission", "client-to-backend"],
         check=True,
