@@ -171,7 +171,6 @@ class Demo:
     bin_dir: Path | None
     store_env: dict[str, str] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
-    out: IO[str] = sys.stdout
 
     # -- helpers ---------------------------------------------------------------------------
 
