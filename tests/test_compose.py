@@ -521,3 +521,16 @@ def test_the_docker_build_context_builds_the_wheel(tmp_path: Path) -> None:
         names = set(z.namelist())
     assert "kuma/config/kuma-cp.defaults.yaml" in names
     assert any(n.startswith("kuma/store/postgres/migrations/") for n in names)
+
+
+def test_prometheus_config_is_valid() -> None:
+    """promtool (from tools/install_prometheus.sh, which `make test` runs) accepts it."""
+    promtool = ROOT / ".cache" / "prometheus" / "usr" / "bin" / "promtool"
+    assert promtool.exists(), "no promtool: run tools/install_prometheus.sh (make test does)"
+    run = subprocess.run(
+        [str(promtool), "check", "config", str(ROOT / "demo" / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

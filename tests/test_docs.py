@@ -3,21 +3,24 @@
 * ```python blocks run here (a fresh namespace per file; a `# {...}` line after a print is the
   output it must print).
 * ```yaml blocks are validated here: Kuma resources with kuma.model's validators, kuma-cp
-  configuration files against the settings, and policy fragments inside the policy they belong
-  to. docs/policies.md's are also applied with kumactl by tests/e2e/test_policies.py.
+  configuration files against the settings, Mesh and policy fragments inside the resource they
+  belong to, Prometheus configurations with promtool. docs/policies.md's are also applied with
+  kumactl by tests/e2e/test_policies.py.
 * ```sh blocks: sessions (`$ command` then its output) run for real in tests/e2e/test_quickstart.py
   (quickstart.md) and tests/cli/test_docs_kumactl.py (kumactl.md); docs/rest-api.md's curl
-  examples run here against a real kuma-cp. Every other command is checked here without running
-  it: a kuma-py console script must accept the flags (its own click tree parses them), a
-  `KUMA_*` variable must be a setting of the program, YAML fed to `kumactl apply` must validate,
-  `docker compose` must name services of docker-compose.yml, `make` targets must exist.
+  examples run here against a real kuma-cp. Every other command (a session's `$ ` lines too) is
+  checked here: a kuma-py console script must accept the flags (its own click tree parses
+  them), a `KUMA_*` variable must be a setting of the program, YAML fed to `kumactl apply` must
+  validate, `docker compose` must name services of docker-compose.yml, `make` targets must
+  exist. Then every snippet that needs no other host, no daemon, no Docker and no file it does
+  not show runs for real against a kuma-cp (`kumactl apply -f x.yaml` right after a YAML block
+  gets that block as x.yaml).
 * docs/demo.md's `make demo` output is what tools/demo.py prints for the default ports;
   tests/test_demo.py runs those commands against a running demo.
 * Blocks without a language are output, messages or diagrams, not code to run.
 
-Pages other engineers are writing in parallel (metrics, mads, observability, kubernetes) bring
-their own tests and are left out of the inventory below. PromQL queries are listed, not run
-(they need a Prometheus with data).
+docs/kubernetes.md, being written in parallel, is left out of the inventory until it lands.
+PromQL queries are listed, not run (they need a Prometheus with data).
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ DOCS = ROOT / "docs"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 PYTHON = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 SCRIPTS = {"kuma-cp", "kuma-dp", "kumactl", "kuma-prometheus-sd", "kuma-tcp-echo"}
-IN_PROGRESS = {"metrics.md", "mads.md", "observability.md", "kubernetes.md"}
+IN_PROGRESS = {"kubernetes.md"}
 # programs a doc may use beside kuma-py's own
-UTILITIES = {"cat", "printf", "head", "base64", "sed", "source", "curl", "open", "grep"}
+UTILITIES = {
+    "cat", "printf", "head", "base64", "sed", "source", "curl", "open", "grep", "jq", "prometheus",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,32 @@ class Block:
     @property
     def is_session(self) -> bool:
         return any(line.startswith("$ ") for line in self.text.splitlines())
+
+    @property
+    def script(self) -> str:
+        """The commands: a session's `$ ` lines (with their continuations and heredocs) without
+        the output shown after them; any other block as it is."""
+        if not self.is_session:
+            return self.text
+        lines = self.text.splitlines()
+        out: list[str] = []
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            i += 1
+            if not line.startswith("$ "):
+                continue
+            out.append(line[2:])
+            while out[-1].endswith("\\") and i < len(lines):
+                out.append(lines[i])
+                i += 1
+            marker = re.search(r"<<'?(\w+)'?", line)
+            while marker and i < len(lines):
+                out.append(lines[i])
+                i += 1
+                if out[-1] == marker.group(1):
+                    break
+        return "\n".join(out) + "\n"
 
 
 def blocks() -> list[Block]:
@@ -95,6 +126,7 @@ SHAPES = {
     ("configuration.md", "{"): "the shape of GET /catalog, with <setting> placeholders",
     ("xds-server.md", "subscriptions:"): "a DataplaneInsight's shape, elided with {...}",
     ("rest-api.md", '{"title": "<what was attempted>"'): "the error envelope's shape",
+    ("mads.md", "name: /meshes/default/dataplanes/"): "a monitoring assignment, as MADS sends it",
 }
 
 
@@ -118,11 +150,21 @@ def runner(block: Block) -> str:
         return ELSEWHERE[(block.doc, block.lang)]
     if block.doc == "rest-api.md" and block.lang in ("sh", "json"):
         return "test_rest_api_examples_answer_as_documented"
-    if block.lang == "sh" and not block.is_session:
+    if block.lang == "sh":
         return "test_shell_commands_are_valid"
+    if block.lang in ("json", "text"):
+        return "not code: what the command before it prints"
     if block.lang == "sql" and block.doc == "postgres.md":
         return "test_postgres_grants_name_the_schema"
     raise AssertionError(f"{block}: no test runs this example")
+
+
+def _runner_or_none(block: Block) -> str | None:
+    """runner() for collection: a block nobody runs fails the inventory test, not collection."""
+    try:
+        return runner(block)
+    except AssertionError:
+        return None
 
 
 def test_every_example_is_run_by_some_test() -> None:
@@ -163,6 +205,7 @@ def test_python_examples_run(doc: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 CP_SECTIONS = {info.key.split(".")[0] for info in iter_settings()}
 CP_KEYS = {info.key for info in iter_settings()}
+MESH_SECTIONS = {"mtls", "logging", "tracing", "metrics"}
 
 
 def _leaves(tree: Any, prefix: str = "") -> Iterator[str]:
@@ -195,15 +238,22 @@ def _check_yaml(block: Block) -> str:
         return "resources"
     (tree,) = documents
     assert isinstance(tree, dict), block
-    if set(tree) <= CP_SECTIONS:  # a kuma-cp configuration file (or part of one)
-        unknown = [leaf for leaf in _leaves(tree) if leaf not in CP_KEYS]
-        assert not unknown, f"{block}: not kuma-cp settings: {unknown}"
-        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
-            f.write(block.text)
-            f.flush()
-            load_config(f.name, {})  # raises ConfigError naming every bad value
-        return "config"
-    if set(tree) == {"mtls"}:  # a fragment of a Mesh
+    if "scrape_configs" in tree:  # a Prometheus configuration
+        promtool = ROOT / ".cache" / "prometheus" / "usr" / "bin" / "promtool"
+        assert promtool.exists(), "no promtool: run tools/install_prometheus.sh (make test does)"
+        with tempfile.TemporaryDirectory() as d:
+            config = Path(d) / "prometheus.yml"
+            config.write_text(block.text)
+            run = subprocess.run(
+                [str(promtool), "check", "config", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert run.returncode == 0, f"{block}: {run.stdout}{run.stderr}"
+        return "prometheus config"
+    cp_config = set(tree) <= CP_SECTIONS and all(leaf in CP_KEYS for leaf in _leaves(tree))
+    if not cp_config and set(tree) <= MESH_SECTIONS:  # a fragment of a Mesh
         mesh = yaml.safe_dump({"type": "Mesh", "name": "default", **tree})
         for resource in load_resources(mesh):
             problem = ""
@@ -213,6 +263,14 @@ def _check_yaml(block: Block) -> str:
                 problem = str(e)
             assert not problem or "could not load data" in problem or "not found" in problem
         return "mesh fragment"
+    if set(tree) <= CP_SECTIONS:  # a kuma-cp configuration file (or part of one)
+        unknown = [leaf for leaf in _leaves(tree) if leaf not in CP_KEYS]
+        assert not unknown, f"{block}: not kuma-cp settings: {unknown}"
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            f.write(block.text)
+            f.flush()
+            load_config(f.name, {})  # raises ConfigError naming every bad value
+        return "config"
     if set(tree) == {"conf"}:  # a fragment of a policy
         kind = _policy_type_before(block)
         policy = {
@@ -230,7 +288,9 @@ def _check_yaml(block: Block) -> str:
 
 
 @pytest.mark.parametrize(
-    "block", [b for b in of("yaml") if runner(b) == "test_yaml_examples_are_valid"], ids=str
+    "block",
+    [b for b in of("yaml") if _runner_or_none(b) == "test_yaml_examples_are_valid"],
+    ids=str,
 )
 def test_yaml_examples_are_valid(block: Block) -> None:
     _check_yaml(block)
@@ -261,7 +321,7 @@ class Command:
 def commands(block: Block) -> list[Command]:
     """The simple commands of a block: continuation lines joined, heredocs attached, comments
     dropped, pipelines and `&&` split, redirections removed."""
-    lines = block.text.splitlines()
+    lines = block.script.splitlines()
     out: list[Command] = []
     i = 0
     while i < len(lines):
@@ -368,7 +428,7 @@ CP_KEYS_ENV = {info.env for info in iter_settings()}
 
 
 def _shell_blocks() -> list[Block]:
-    return [b for b in of("sh") if runner(b) == "test_shell_commands_are_valid"]
+    return [b for b in of("sh") if _runner_or_none(b) == "test_shell_commands_are_valid"]
 
 
 @pytest.mark.parametrize("block", _shell_blocks(), ids=str)
@@ -407,7 +467,7 @@ def test_shell_checks_catch_mistakes() -> None:
 def shell_pieces(block: Block) -> list[str]:
     """The block as separately runnable shell snippets: one per command line, continuation
     lines and heredoc bodies included."""
-    lines = block.text.splitlines()
+    lines = block.script.splitlines()
     out, i = [], 0
     while i < len(lines):
         piece = [lines[i]]
@@ -430,21 +490,34 @@ def shell_pieces(block: Block) -> list[str]:
 DAEMONS = {("kuma-cp", "run"), ("kuma-dp", "run"), ("kuma-prometheus-sd", "run")}
 
 
-def why_not_here(piece: str) -> str | None:
+def why_not_here(piece: str, cwd: Path | None = None) -> str | None:
     """Why a snippet cannot run on this machine as written (None: it can)."""
+    for name in re.findall(r"-f\s+(\S+\.ya?ml)\b", piece):
+        if cwd is None or not (cwd / name).exists():
+            return f"needs the file {name}"
     for command in commands(Block("x.md", 1, "sh", piece)):
         if not command.argv:
             continue
         if tuple(command.argv[:2]) in DAEMONS:
             return "runs until stopped"
+        if command.argv[0] == "prometheus":
+            return "runs until stopped"
         if command.argv[0] in ("docker", "make", "open"):
             return f"needs {command.argv[0]}"
-        config = next((a for n, a in enumerate(command.argv) if command.argv[n - 1] == "-c"), None)
-        if config is not None:
+        argv = command.argv
+        config = next((a for n, a in enumerate(argv) if n and argv[n - 1] == "-c"), None)
+        if argv[0] == "kuma-cp" and config is not None:
             return f"needs the config file {config} and its database"
+    # what the commands say (comments and heredoc bodies aside)
+    words = " ".join(w for c in commands(Block("x.md", 1, "sh", piece)) for w in c.argv)
     if "${fpath" in piece:
         return "a zsh command"
-    for host in re.findall(r"https?://([\w.-]+)", piece):
+    if re.search(r"<[a-z][a-z ]*>", words):
+        return "a placeholder to fill in"
+    for port in re.findall(r"(?:localhost|127\.0\.0\.1):(\d+)", words):
+        if int(port) not in (5679, 5680, 5681):  # what the test's kuma-cp answers on
+            return f"needs the service on port {port}"
+    for host in re.findall(r"https?://([\w.-]+)", words):
         if host not in ("localhost", "127.0.0.1"):
             return f"needs the host {host}"
     return None
@@ -474,9 +547,15 @@ def test_shell_commands_that_can_run_here_run(tmp_path: Path) -> None:
              "--address", f"http://localhost:{ports.api}"],
             env=env, check=True, capture_output=True, timeout=30,
         )  # fmt: skip
+        everything = blocks()
         for block in _shell_blocks():
+            # `kumactl apply -f mesh.yaml` right after a YAML block: that block is mesh.yaml
+            before = everything[everything.index(block) - 1]
             for piece in shell_pieces(block):
-                if why_not_here(piece) is not None:
+                for name in re.findall(r"-f\s+(\S+\.ya?ml)\b", piece):
+                    if before.doc == block.doc and before.lang == "yaml":
+                        (tmp_path / name).write_text(before.text)
+                if why_not_here(piece, tmp_path) is not None:
                     continue
                 script = (
                     piece.replace(":5681", f":{ports.api}")
