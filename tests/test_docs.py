@@ -55,6 +55,7 @@ IN_PROGRESS = {"kubernetes.md"}
 # programs a doc may use beside kuma-py's own
 UTILITIES = {
     "cat", "printf", "head", "base64", "sed", "source", "curl", "open", "grep", "jq", "prometheus",
+    "kubectl",
 }  # fmt: skip
 
 
@@ -238,6 +239,12 @@ def _check_yaml(block: Block) -> str:
         return "resources"
     (tree,) = documents
     assert isinstance(tree, dict), block
+    if "apiVersion" in tree and "kind" in tree:  # a Kubernetes object (or part of one)
+        # no API server runs here: hold its kuma.io annotations and labels to the code's
+        code = "".join(p.read_text() for p in (ROOT / "kuma").rglob("*.py"))
+        for key in re.findall(r"^\s*(kuma\.io/[\w.-]+):", block.text, re.M):
+            assert f'"{key}"' in code, f"{block}: kuma-py knows no {key}"
+        return "kubernetes object"
     if "scrape_configs" in tree:  # a Prometheus configuration
         promtool = ROOT / ".cache" / "prometheus" / "usr" / "bin" / "promtool"
         assert promtool.exists(), "no promtool: run tools/install_prometheus.sh (make test does)"
@@ -492,7 +499,8 @@ DAEMONS = {("kuma-cp", "run"), ("kuma-dp", "run"), ("kuma-prometheus-sd", "run")
 
 def why_not_here(piece: str, cwd: Path | None = None) -> str | None:
     """Why a snippet cannot run on this machine as written (None: it can)."""
-    for name in re.findall(r"-f\s+(\S+\.ya?ml)\b", piece):
+    for name in re.findall(r"-f\s+(\S+\.ya?ml)\b|\$\(cat ([^)\s]+)\)", piece):
+        name = name[0] or name[1]
         if cwd is None or not (cwd / name).exists():
             return f"needs the file {name}"
     for command in commands(Block("x.md", 1, "sh", piece)):
@@ -502,6 +510,8 @@ def why_not_here(piece: str, cwd: Path | None = None) -> str | None:
             return "runs until stopped"
         if command.argv[0] == "prometheus":
             return "runs until stopped"
+        if command.argv[0] == "kubectl":
+            return "needs a Kubernetes cluster"
         if command.argv[0] in ("docker", "make", "open"):
             return f"needs {command.argv[0]}"
         argv = command.argv
