@@ -92,7 +92,24 @@ def test_kuma_cp_serves_kubernetes_resources_read_only(tmp_path: Path) -> None:
             assert kube.get("meshes", "from-kubectl") is not None
             assert kube.get("meshes", "other") is None
             # Kuma's Secrets are core v1 Secrets in the system namespace
-            secrets = kube.objects("secrets", "kuma-system")
-            assert secrets
-            assert {s["type"] for s in secrets} == {"system.kuma.io/secret"}
+            kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "type": "system.kuma.io/secret",
+                    "metadata": {
+                        "name": "db-password",
+                        "namespace": "kuma-system",
+                        "labels": {"kuma.io/mesh": "default"},
+                    },
+                    "data": {"value": "czNjcjN0"},
+                }
+            )
+            got_secret = httpx.get(f"{admin}/meshes/default/secrets/db-password", timeout=5)
+            assert got_secret.status_code == 200
+            assert got_secret.json()["data"] == "czNjcjN0"
+            assert (
+                httpx.get(f"{admin}/meshes/from-kubectl/secrets/db-password", timeout=5).status_code
+                == 404
+            )
             assert cp.stop() == 0
