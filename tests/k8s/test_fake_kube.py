@@ -423,6 +423,21 @@ def test_delete_preconditions_finalizers_and_namespaces(http: httpx.Client, kube
     assert kube.objects("secrets", "doomed") == []
 
 
+def test_patch_helper(kube: FakeKube) -> None:
+    kube.create(
+        {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "helper", "namespace": "default"}}
+    )
+    running = kube.patch(
+        "pods", "helper", {"status": {"podIP": "10.1.1.1"}}, "default", status=True
+    )
+    assert running["status"] == {"podIP": "10.1.1.1"}
+    labelled = kube.patch(
+        "pods", "helper", {"metadata": {"labels": {"a": "b"}}, "status": {"podIP": "x"}}, "default"
+    )
+    assert labelled["metadata"]["labels"] == {"a": "b"}
+    assert labelled["status"] == {"podIP": "10.1.1.1"}  # main resource writes keep the status
+
+
 def test_status_subresource_on_pods(http: httpx.Client) -> None:
     pod = {"kind": "Pod", "metadata": {"name": "stat"}, "status": {"podIP": "10.0.0.1"}}
     created = http.post(PODS, json=pod).json()

@@ -6,7 +6,8 @@ with its own event loop, so sync and async tests use it the same way::
     with FakeKube() as kube:                 # or: with fake_kube() as kube
         kube.url                             # http://127.0.0.1:<port>
         kube.write_kubeconfig(tmp_path / "kubeconfig")
-        kube.create({...})                   # direct helpers run on the server's loop
+        kube.create({...})                   # direct helpers (create/update/patch/delete)
+                                             # run on the server's loop, through admission
         kube.objects("meshes")               # thread-safe snapshot of stored objects
 
 What it implements, for the kinds in `KINDS` (core v1 Namespaces, Pods, Services, Secrets,
@@ -760,6 +761,22 @@ class FakeKube:
         ns = meta.get("namespace") if k.namespaced else None
         current, new = self._prepare_update(k, ns, meta["name"], copy.deepcopy(obj), False)
         return self._run(self._admitted_update(k, current, new, True))
+
+    def patch(
+        self,
+        kind: str | Kind,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        content_type: str = "application/merge-patch+json",
+        status: bool = False,
+    ) -> Obj:
+        """PATCH an object (`status=True`: its /status subresource, e.g. a Pod's podIP)."""
+        k = _kind(kind)
+        ns = namespace if k.namespaced else None
+        current, new = self._prepare_patch(k, ns, name, content_type, copy.deepcopy(patch), status)
+        return self._run(self._admitted_update(k, current, new, not status))
 
     def delete(
         self,
