@@ -35,7 +35,7 @@ ConfigMaps, Events; apps/v1 Deployments; CRDs, webhook configurations; every Kum
 * one cluster-wide, monotonically increasing resourceVersion; `metadata.uid`,
   `creationTimestamp`, `generation`; errors as `kind: Status` bodies with reason and code.
 * admission: Mutating- and ValidatingWebhookConfigurations are honoured for writes through
-  the API (and the `create`/`update`/`delete` helpers): webhooks whose rules, namespaceSelector
+  the API (and the `create`/`update`/`patch`/`delete` helpers): webhooks whose rules, namespaceSelector
   and objectSelector match get an AdmissionReview (v1, or v1beta1 when that is all they list)
   at `clientConfig.url` (verified with `caBundle`; services cannot be reached), mutating ones
   first (their JSONPatch applied), then validating ones; a refusal is returned as the real API
@@ -48,9 +48,9 @@ ConfigMaps, Events; apps/v1 Deployments; CRDs, webhook configurations; every Kum
   main endpoint keep the stored status. Deviation: a status given on *create* is kept, so a test
   can create a running Pod (with `status.podIP`) in one call.
 
-Not implemented: authentication/authorization, consistent list
-snapshots across `continue` pages (a later page reflects the current state), discovery beyond
-`/version`, `/api` and `/apis`.
+Not implemented: authentication/authorization, consistent list snapshots across `continue` pages
+(a later page reflects the current state), pruning fields a CRD schema does not declare,
+discovery beyond `/version`, `/api` and `/apis`.
 """
 
 from __future__ import annotations
