@@ -6,12 +6,22 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from kuma.api.app import K8S_READ_ONLY_MESSAGE
 from tests.support.fake_kube import fake_kube
 from tests.support.procs import control_plane, wait_until
 
 pytestmark = pytest.mark.e2e
+
+
+def mesh_count(diagnostics: str) -> float | None:
+    text = httpx.get(f"{diagnostics}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "resources_count" and sample.labels == {"resource_type": "Mesh"}:
+                return sample.value
+    return None
 
 
 def test_kuma_cp_serves_kubernetes_resources_read_only(tmp_path: Path) -> None:
@@ -68,6 +78,12 @@ def test_kuma_cp_serves_kubernetes_resources_read_only(tmp_path: Path) -> None:
                     "default",
                     "from-kubectl",
                 ]
+                # kuma-cp follows the API server's watches: its change-driven metrics see it
+                wait_until(
+                    lambda: mesh_count(cp.diagnostics) == 2,
+                    10,
+                    "resources_count{Mesh} == 2 from the watch events",
+                )
                 got = api.get("/meshes/from-kubectl").json()
                 assert got["mtls"]["enabledBackend"] == "ca-1"
                 route = api.get("/meshes/default/traffic-routes/route.default")
