@@ -176,9 +176,17 @@ class KubernetesStore(ResourceStore):
 
     async def start_versions(self) -> None:
         """The resourceVersion each kind's watch starts from (a list with limit=1 per kind)."""
-        for kind in self._kinds.values():
+
+        async def one(kind: _Kind) -> None:
             body = await self._list_page(kind, limit=1, cont=None)
             self._start_versions[kind.type.name] = body["metadata"]["resourceVersion"]
+
+        try:
+            async with anyio.create_task_group() as tg:
+                for kind in self._kinds.values():
+                    tg.start_soon(one, kind)
+        except BaseExceptionGroup as group:  # the first failure says it all (same server)
+            raise group.exceptions[0] from None
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
