@@ -336,12 +336,15 @@ def _serve_mads(
     """MADS on its pre-bound listener: assignments pushed on Mesh/Dataplane changes, with a full
     reload every `assignmentRefreshInterval` but at most every MADS_MIN_RESYNC seconds."""
     from kuma.mads import MadsServer
+    from kuma.mads.index import no_extensions
 
     interval = cfg.monitoring_assignment_server.assignment_refresh_interval.total_seconds()
     server = MadsServer(
         manager,
         instance_id=f"{socket.gethostname()}-{os.getpid()}",
         resync_interval=max(interval, MADS_MIN_RESYNC),
+        # the Kubernetes store's k8s.kuma.io/name and /namespace become Prometheus labels
+        name_extensions=getattr(manager.store, "name_extensions", no_extensions),
     )
     log.info("listening", server="mads", address=listener.address)
     sock, listener.sock = listener.sock, None

@@ -326,3 +326,15 @@ async def test_missing_crds_are_named(tmp_path: Path) -> None:
         )
         with pytest.raises(StoreError, match="are Kuma's CRDs installed"):
             await KubernetesStore.connect(kubeconfig)
+
+
+async def test_name_extensions(store: KubernetesStore) -> None:
+    """Kuma's name extensions (MADS labels k8s_kuma_io_name / k8s_kuma_io_namespace)."""
+    assert store.name_extensions(dataplane("web-1.v2.web")) == {
+        "k8s.kuma.io/namespace": "web",
+        "k8s.kuma.io/name": "web-1.v2",
+    }
+    assert store.name_extensions(Resource(r.MESH, ResourceMeta(name="default"))) == {
+        "k8s.kuma.io/namespace": "",
+        "k8s.kuma.io/name": "default",
+    }

@@ -1202,7 +1202,11 @@ class FakeKube:
         since: str | None,
         timeout_s: float | None,
         bookmarks: bool,
+        epoch: int,
     ) -> AsyncIterator[bytes]:
+        """The watch stream; it ends when `drop_watches()` moves past `epoch` (taken when the
+        request arrived, so a drop after the response started always ends it)."""
+
         def line(type_: str, obj: Obj) -> bytes:
             return (json.dumps({"type": type_, "object": obj}) + "\n").encode()
 
@@ -1220,7 +1224,6 @@ class FakeKube:
             ).status()
             return line("ERROR", status)
 
-        epoch = self._watch_epoch
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s if timeout_s else None
         self.open_watches += 1
@@ -1472,6 +1475,9 @@ class FakeKube:
         path = request.url.path
         query = request.url.query
         self.requests.append((request.method, f"{path}?{query}" if query else path))
+        # read the whole body first: answering before it is read makes the server drop the
+        # connection, and the client's next request on it fails
+        await request.body()
         try:
             return await self._dispatch(request)
         except ApiError as e:
@@ -1537,6 +1543,7 @@ class FakeKube:
                     since,
                     timeout,
                     q.get("allowWatchBookmarks") in ("true", "1"),
+                    self._watch_epoch,
                 )
                 return StreamingResponse(stream, media_type="application/json")
             if method == "GET":

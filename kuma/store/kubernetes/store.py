@@ -70,6 +70,8 @@ __all__ = [
     "DEFAULT_SYSTEM_NAMESPACE",
     "LIST_CHUNK",
     "MESH_LABEL",
+    "NAMESPACE_EXTENSION",
+    "NAME_EXTENSION",
     "SECRET_TYPE",
     "KubernetesStore",
 ]
@@ -81,6 +83,8 @@ MESH_LABEL = "kuma.io/mesh"
 """Label naming the mesh of a Kuma Secret."""
 SECRET_TYPE = "system.kuma.io/secret"
 """The `type` of the core v1 Secrets that hold Kuma Secrets."""
+NAME_EXTENSION = "k8s.kuma.io/name"
+NAMESPACE_EXTENSION = "k8s.kuma.io/namespace"
 LIST_CHUNK = 500
 """Objects per list request (`limit`); longer lists follow `continue` tokens."""
 WATCH_TIMEOUT = 300
@@ -480,6 +484,13 @@ class KubernetesStore(ResourceStore):
         items = [self._to_resource(kind, o) for o in objects[start:end]]
         next_offset = str(end) if size and end < total else None
         return ListResult(items, total, next_offset)
+
+    def name_extensions(self, resource: Resource) -> dict[str, str]:
+        """Kuma's name extensions of a stored resource: its Kubernetes name and namespace
+        (`k8s.kuma.io/name`, `k8s.kuma.io/namespace`; MADS turns them into Prometheus labels)."""
+        kind = self._kind(resource.type)
+        name, namespace = self._locate(kind, resource.meta.name)
+        return {NAMESPACE_EXTENSION: namespace or "", NAME_EXTENSION: name}
 
     # -- change events --------------------------------------------------------------------------
 
