@@ -332,6 +332,7 @@ def _serve_mads(
     listener: Listener,
     serving: anyio.abc.TaskGroup,
     stop: anyio.Event,
+    store: ResourceStore | None,
 ) -> None:
     """MADS on its pre-bound listener: assignments pushed on Mesh/Dataplane changes, with a full
     reload every `assignmentRefreshInterval` but at most every MADS_MIN_RESYNC seconds."""
@@ -344,7 +345,7 @@ def _serve_mads(
         instance_id=f"{socket.gethostname()}-{os.getpid()}",
         resync_interval=max(interval, MADS_MIN_RESYNC),
         # the Kubernetes store's k8s.kuma.io/name and /namespace become Prometheus labels
-        name_extensions=getattr(manager.store, "name_extensions", no_extensions),
+        name_extensions=getattr(store, "name_extensions", no_extensions),
     )
     log.info("listening", server="mads", address=listener.address)
     sock, listener.sock = listener.sock, None
@@ -479,7 +480,7 @@ async def _run(
                         stop,
                         name="sds",
                     )
-                    _serve_mads(cfg, manager, mads_listener, serving, stop)
+                    _serve_mads(cfg, manager, mads_listener, serving, stop, store)
                     readiness.set(True)
                     log.info("control plane ready")
                 await stop.wait()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,3 +131,59 @@ def test_kuma_cp_serves_kubernetes_resources_read_only(tmp_path: Path) -> None:
                 == 404
             )
             assert cp.stop() == 0
+
+
+@pytest.mark.anyio
+async def test_mads_follows_kubectl_changes_with_kubernetes_labels(tmp_path: Path) -> None:
+    """Dataplanes applied with kubectl reach Prometheus' monitoring assignments through the
+    store's watches, labelled with their Kubernetes name and namespace."""
+    from tests.mads.harness import MadsClient, ack, assignments_of
+
+    def dataplane(name: str, address: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "kuma.io/v1alpha1",
+            "kind": "Dataplane",
+            "mesh": "default",
+            "metadata": {"name": name, "namespace": "kuma-demo"},
+            "spec": {
+                "networking": {
+                    "address": address,
+                    "inbound": [{"port": 8080, "tags": {"kuma.io/service": "backend"}}],
+                }
+            },
+        }
+
+    with fake_kube(namespaces=("default", "kuma-system", "kuma-demo")) as kube:
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        certs = tmp_path / "certs"
+        certs.mkdir()
+        with control_plane(
+            "run",
+            KUBECONFIG=str(kubeconfig),
+            KUMA_ENVIRONMENT="kubernetes",
+            KUMA_STORE_TYPE="kubernetes",
+            KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=str(certs),
+        ) as cp:
+            await anyio.to_thread.run_sync(cp.wait_ready)
+            metrics = {"enabledBackend": "p", "backends": [{"name": "p", "type": "prometheus"}]}
+            kube.patch("meshes", "default", {"spec": {"metrics": metrics}})
+            kube.create(dataplane("backend-01", "10.0.0.1"))
+            async with MadsClient(cp.ports.mads) as client:
+                response = await client.subscribe()
+                while "/meshes/default/dataplanes/backend-01.kuma-demo" not in assignments_of(
+                    response
+                ):
+                    await client.send(ack(response))
+                    response = await client.recv()
+                assignment = assignments_of(response)[
+                    "/meshes/default/dataplanes/backend-01.kuma-demo"
+                ]
+                assert assignment.labels["k8s_kuma_io_name"] == "backend-01"
+                assert assignment.labels["k8s_kuma_io_namespace"] == "kuma-demo"
+                assert assignment.labels["instance"] == "backend-01.kuma-demo"
+                await client.send(ack(response))
+
+                kube.delete("dataplanes", "backend-01", "kuma-demo")
+                gone = await client.recv()
+                assert assignments_of(gone) == {}
+            assert await anyio.to_thread.run_sync(cp.stop) == 0
