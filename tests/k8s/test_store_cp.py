@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kuma.api.app import K8S_READ_ONLY_MESSAGE
+from tests.k8s.webhook_support import admission_env
 from tests.support.fake_kube import fake_kube
 from tests.support.procs import control_plane, wait_until
 
@@ -29,14 +30,12 @@ def mesh_count(diagnostics: str) -> float | None:
 def test_kuma_cp_serves_kubernetes_resources_read_only(tmp_path: Path) -> None:
     with fake_kube(namespaces=("default", "kuma-system")) as kube:
         kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
-        certs = tmp_path / "certs"
-        certs.mkdir()
+        admission, _ = admission_env(tmp_path)
         with control_plane(
             "run",
             KUBECONFIG=str(kubeconfig),
-            KUMA_ENVIRONMENT="kubernetes",
             KUMA_STORE_TYPE="kubernetes",
-            KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=str(certs),
+            **admission,
         ) as cp:
             cp.wait_ready()
             # the default mesh was created as a Mesh custom resource
@@ -155,14 +154,12 @@ async def test_mads_follows_kubectl_changes_with_kubernetes_labels(tmp_path: Pat
 
     with fake_kube(namespaces=("default", "kuma-system", "kuma-demo")) as kube:
         kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
-        certs = tmp_path / "certs"
-        certs.mkdir()
+        admission, _ = admission_env(tmp_path)
         with control_plane(
             "run",
             KUBECONFIG=str(kubeconfig),
-            KUMA_ENVIRONMENT="kubernetes",
             KUMA_STORE_TYPE="kubernetes",
-            KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR=str(certs),
+            **admission,
         ) as cp:
             await anyio.to_thread.run_sync(cp.wait_ready)
             metrics = {"enabledBackend": "p", "backends": [{"name": "p", "type": "prometheus"}]}
