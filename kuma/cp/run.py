@@ -72,16 +72,6 @@ def check_supported(cfg: KumaCpConfig) -> None:
         problems.append(
             ConfigProblem("mode", f"{cfg.mode} mode is not supported yet; use standalone")
         )
-    if cfg.environment not in ("universal", "kubernetes"):
-        problems.append(
-            ConfigProblem("environment", f"{cfg.environment} is not supported yet; use universal")
-        )
-    if cfg.store.type == "kubernetes":
-        problems.append(
-            ConfigProblem(
-                "store.type", "the kubernetes store is not supported yet; use memory or postgres"
-            )
-        )
     if problems:
         raise ConfigError("Unsupported configuration", problems)
 
@@ -98,6 +88,12 @@ async def open_store(cfg: KumaCpConfig) -> ResourceStore:
         return await PostgresStore.connect(
             **postgres_options(cfg), max_connections=cfg.store.postgres.max_open_connections
         )
+    if cfg.store.type == "kubernetes":
+        # the kubeconfig comes from the usual places: in-cluster service account, $KUBECONFIG,
+        # ~/.kube/config (docs/kubernetes.md)
+        from kuma.store.kubernetes import KubernetesStore
+
+        return await KubernetesStore.connect(system_namespace=cfg.store.kubernetes.system_namespace)
     raise ConfigError(
         "Unsupported configuration",
         [ConfigProblem("store.type", f"store type {cfg.store.type!r} is not supported")],
@@ -119,6 +115,11 @@ def postgres_options(cfg: KumaCpConfig) -> dict[str, Any]:
         "tls_key_path": p.tls.key_path or None,
         "tls_ca_path": p.tls.ca_path or None,
     }
+
+
+def _read_only(cfg: KumaCpConfig) -> bool:
+    """Kubernetes mode: resources are changed with kubectl; the REST API only reads."""
+    return cfg.api_server.read_only or cfg.environment == "kubernetes"
 
 
 def _listeners(cfg: KumaCpConfig) -> list[Listener]:
@@ -192,7 +193,7 @@ def _apps(
         version=__version__,
         hostname=socket.gethostname(),
         public_url=cfg.api_public_url,
-        read_only=cfg.api_server.read_only,
+        read_only=_read_only(cfg),
         mode=cfg.mode,
         environment=cfg.environment,
         cors_allowed_domains=tuple(cfg.api_server.cors_allowed_domains),
@@ -206,7 +207,7 @@ def _apps(
         "admin": build_admin_app(
             manager,
             AdminSettings(
-                read_only=cfg.api_server.read_only,
+                read_only=_read_only(cfg),
                 dataplane_token_enabled=cfg.admin_server.apis.dataplane_token.enabled,
             ),
         ),
@@ -331,16 +332,20 @@ def _serve_mads(
     listener: Listener,
     serving: anyio.abc.TaskGroup,
     stop: anyio.Event,
+    store: ResourceStore | None,
 ) -> None:
     """MADS on its pre-bound listener: assignments pushed on Mesh/Dataplane changes, with a full
     reload every `assignmentRefreshInterval` but at most every MADS_MIN_RESYNC seconds."""
     from kuma.mads import MadsServer
+    from kuma.mads.index import no_extensions
 
     interval = cfg.monitoring_assignment_server.assignment_refresh_interval.total_seconds()
     server = MadsServer(
         manager,
         instance_id=f"{socket.gethostname()}-{os.getpid()}",
         resync_interval=max(interval, MADS_MIN_RESYNC),
+        # the Kubernetes store's k8s.kuma.io/name and /namespace become Prometheus labels
+        name_extensions=getattr(store, "name_extensions", no_extensions),
     )
     log.info("listening", server="mads", address=listener.address)
     sock, listener.sock = listener.sock, None
@@ -475,7 +480,7 @@ async def _run(
                         stop,
                         name="sds",
                     )
-                    _serve_mads(cfg, manager, mads_listener, serving, stop)
+                    _serve_mads(cfg, manager, mads_listener, serving, stop, store)
                     readiness.set(True)
                     log.info("control plane ready")
                 await stop.wait()
