@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import structlog
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Event
+
+from kuma.k8s.controllers.resources import EventResource
 
 __all__ = ["COMPONENT", "EventRecorder"]
 
@@ -25,8 +26,8 @@ COMPONENT = "k8s.kuma.io/dataplane-generator"
 """The event source Kuma's pod controller reports as."""
 
 
-def _event(body: dict[str, Any]) -> Event:
-    return cast(Event, Event.from_dict(body))
+def _event(body: dict[str, Any]) -> Any:
+    return EventResource(body)
 
 
 def _now() -> str:

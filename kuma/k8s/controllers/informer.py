@@ -19,6 +19,7 @@ import httpx
 import structlog
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import NamespacedResource
 
 __all__ = ["Change", "Handler", "Informer", "Key", "key_of"]
 
@@ -72,6 +73,10 @@ class Informer:
         self.cache: dict[Key, dict[str, Any]] = {}
         self.relists = 0
         """How many times the kind was listed (1 after start-up; more after watch failures)."""
+        # namespaced kinds are listed and watched across all namespaces
+        self._scope: dict[str, Any] = (
+            {"namespace": "*"} if issubclass(resource, NamespacedResource) else {}
+        )
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
 
@@ -83,7 +88,7 @@ class Informer:
 
     async def _relist(self) -> str:
         """List everything, update the cache (notifying the differences), return the version."""
-        listing = self.client.list(self.resource)
+        listing = self.client.list(self.resource, **self._scope)
         fresh: dict[Key, dict[str, Any]] = {}
         async for item in listing:
             obj = _as_dict(item)
@@ -129,6 +134,7 @@ class Informer:
                 log.debug("listed", kind=self.name, objects=len(self.cache), version=version)
                 watch = self.client.watch(
                     self.resource,
+                    **self._scope,
                     resource_version=version,
                     server_timeout=self.WATCH_TIMEOUT_SECONDS,
                 )

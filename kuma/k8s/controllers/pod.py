@@ -31,13 +31,17 @@ import httpx
 import structlog
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.generic_resource import create_namespaced_resource
-from lightkube.resources.core_v1 import Namespace, Pod, Service
 
 from kuma.errors import KumaError
 from kuma.k8s import convert, crds
 from kuma.k8s.controllers.events import EventRecorder
 from kuma.k8s.controllers.informer import Informer, Key, key_of
+from kuma.k8s.controllers.resources import (
+    DataplaneResource,
+    NamespaceResource,
+    PodResource,
+    ServiceResource,
+)
 from kuma.model.codec import decode
 from kuma.model.validators.dataplane import validate_dataplane
 from kuma.pb.kuma.mesh import v1alpha1 as mesh_pb
@@ -57,10 +61,6 @@ UPDATED_REASON = "UpdatedKumaDataplane"
 FAILED_REASON = "FailedToGenerateKumaDataplane"
 
 _DATAPLANE_CRD = crds.for_type("Dataplane")
-DataplaneResource: Any = create_namespaced_resource(
-    crds.GROUP, crds.VERSION, _DATAPLANE_CRD.kind, _DATAPLANE_CRD.plural
-)
-"""The lightkube resource class of Kuma's Dataplane CR."""
 
 
 class _Retry(Exception):
@@ -124,9 +124,9 @@ class PodController:
         self.client = client
         self.zone = zone
         self.events = EventRecorder(client)
-        self.namespaces = Informer(client, Namespace, self._on_namespace, name="Namespace")
-        self.pods = Informer(client, Pod, self._on_pod, name="Pod")
-        self.services = Informer(client, Service, self._on_service, name="Service")
+        self.namespaces = Informer(client, NamespaceResource, self._on_namespace, name="Namespace")
+        self.pods = Informer(client, PodResource, self._on_pod, name="Pod")
+        self.services = Informer(client, ServiceResource, self._on_service, name="Service")
         self.dataplanes = Informer(client, DataplaneResource, self._on_dataplane, name="Dataplane")
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
