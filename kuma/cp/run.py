@@ -66,7 +66,7 @@ def check_supported(cfg: KumaCpConfig) -> None:
         problems.append(
             ConfigProblem("mode", f"{cfg.mode} mode is not supported yet; use standalone")
         )
-    if cfg.environment != "universal":
+    if cfg.environment not in ("universal", "kubernetes"):
         problems.append(
             ConfigProblem("environment", f"{cfg.environment} is not supported yet; use universal")
         )
@@ -367,6 +367,10 @@ async def _run(
                     apps = _apps(cfg, manager, auth)
                     xds = _Xds(cfg, manager, registry, ca_managers, auth)
                     await xds.start(background)
+                    if cfg.environment == "kubernetes":  # Pods -> Dataplane CRs
+                        from kuma.k8s.controllers import run_controllers
+
+                        await background.start(run_controllers, cfg)
                 if not startup.cancel_called:
                     for name, listener in by_name.items():
                         log.info("listening", server=name, address=listener.address)

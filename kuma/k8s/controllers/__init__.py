@@ -13,6 +13,7 @@ from kuma.k8s.controllers.pod import (
     DataplaneResource,
     PodController,
 )
+from kuma.k8s.controllers.runner import kube_client, run_controllers
 
 __all__ = [
     "CREATED_REASON",
@@ -22,4 +23,6 @@ __all__ = [
     "EventRecorder",
     "Informer",
     "PodController",
+    "kube_client",
+    "run_controllers",
 ]
