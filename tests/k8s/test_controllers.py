@@ -93,8 +93,15 @@ async def test_seed_pods_get_dataplanes_owned_by_them(kube: FakeKube, tmp_path: 
     async with controller(kube, tmp_path):
         server, client = seed(kube)
         s_name, c_name = server["metadata"]["name"], client["metadata"]["name"]
+        # Pods and Services arrive on separate watches: if the Pod is seen first, its Dataplane
+        # is service-less for a moment, then follows the Service
         server_dp = await eventually(
-            lambda: dataplane(kube, "kuma-test", s_name), "echo-server Dataplane"
+            lambda: (
+                (dp := dataplane(kube, "kuma-test", s_name))
+                and inbound_tags(dp)["kuma.io/service"] == "echo-server_kuma-test_svc_80"
+                and dp
+            ),
+            "echo-server Dataplane",
         )
         client_dp = await eventually(
             lambda: (
@@ -369,6 +376,7 @@ async def test_watches_resume_after_drops_and_relist_after_compaction(
         kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "unrelated"}})
         kube.compact()
         kube.drop_watches()
+        await eventually(lambda: ctl.pods.relists > lists, "pods listed again after 410 Gone")
         pod = kube.get("pods", name, "kuma-test")
         assert pod is not None
         pod["metadata"]["labels"]["track"] = "after-compaction"
@@ -380,7 +388,6 @@ async def test_watches_resume_after_drops_and_relist_after_compaction(
             ),
             "change seen after a compaction",
         )
-        assert ctl.pods.relists > lists
 
 
 async def test_dataplane_edited_or_deleted_by_hand_is_put_back(

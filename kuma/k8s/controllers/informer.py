@@ -115,6 +115,8 @@ class Informer:
                 del self.cache[key]
                 self.handler(old, None)
         elif event in ("ADDED", "MODIFIED"):
+            if old is not None and _older(obj, old):
+                return  # the cache already holds our own later write of this object
             self.cache[key] = obj
             if old is None or _version(old) != _version(obj):
                 self.handler(old, obj)
@@ -155,3 +157,10 @@ class Informer:
 
 def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def _older(obj: dict[str, Any], than: dict[str, Any]) -> bool:
+    """True when `obj` is an earlier version than `than` (resourceVersions are opaque strings to
+    clients, but every API server backed by etcd issues increasing integers; others never match)."""
+    a, b = _version(obj), _version(than)
+    return a.isdigit() and b.isdigit() and int(a) < int(b)

@@ -22,6 +22,7 @@ for its next change.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -130,8 +131,12 @@ class PodController:
         self.dataplanes = Informer(client, DataplaneResource, self._on_dataplane, name="Dataplane")
         self._min_backoff = min_backoff
         self._max_backoff = max_backoff
-        self._queue: list[Key] = []
+        self._queue: deque[Key] = deque()
         self._queued: set[Key] = set()
+        # Outbounds to refresh once the queue drains (a mesh's services changed): deferring
+        # this fan-out keeps a burst of N new Dataplanes at ~2N reconciliations, not N^2.
+        self._stale_meshes: set[str] = set()
+        self._stale_all = False
         self._failures: dict[Key, int] = {}
         self._wake = anyio.Event()
         self._synced = False
@@ -163,8 +168,13 @@ class PodController:
         self.enqueue(key_of(new or old or {}))
 
     def _on_service(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        if self._synced:
-            self._enqueue_pods(self.pods.items())
+        if not self._synced:
+            return
+        # inbounds of the Service's namespace now; every pod's outbounds once the queue drains
+        namespace = key_of(new or old or {})[0]
+        self._enqueue_pods(p for p in self.pods.items() if key_of(p)[0] == namespace)
+        self._stale_all = True
+        self._wake.set()
 
     def _on_namespace(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         if not self._synced:
@@ -183,12 +193,20 @@ class PodController:
         before, after = _service_signature(old), _service_signature(new)
         if before == after:
             return
-        meshes = {s[0] for s in (before, after) if s is not None}
+        self._stale_meshes.update(s[0] for s in (before, after) if s is not None)
+        self._wake.set()
+
+    def _refresh_outbounds(self) -> None:
+        """Enqueue the pods of the meshes whose services changed (see `_stale_meshes`)."""
+        meshes, everything = self._stale_meshes, self._stale_all
+        self._stale_meshes, self._stale_all = set(), False
         for pod in self.pods.items():
             if not (convert.has_sidecar(pod) or convert.is_ingress(pod)):
                 continue
-            ns_obj = self.namespaces.get("", key_of(pod)[0])
-            if convert.mesh_for(pod, ns_obj) in meshes:
+            if (
+                everything
+                or convert.mesh_for(pod, self.namespaces.get("", key_of(pod)[0])) in meshes
+            ):
                 self.enqueue(key_of(pod))
 
     def _remember(self, key: Key, saved: dict[str, Any] | None) -> None:
@@ -231,18 +249,26 @@ class PodController:
         assert self._tg is not None
         while True:
             if not self._queue:
+                if self._stale_meshes or self._stale_all:
+                    self._refresh_outbounds()
+                    continue
                 self._wake = anyio.Event()
                 await self._wake.wait()
                 continue
-            key = self._queue.pop(0)
+            key = self._queue.popleft()
             self._queued.discard(key)
             try:
                 await self.reconcile(key)
-            except _Retry as e:
+            except Exception as e:  # one pod must never stop the controller
                 failures = self._failures.get(key, 0) + 1
                 self._failures[key] = failures
                 delay = min(self._min_backoff * math.pow(2, failures - 1), self._max_backoff)
-                log.info("will retry pod", pod=f"{key[1]}.{key[0]}", delay=delay, error=str(e))
+                if isinstance(e, _Retry):
+                    log.info("will retry pod", pod=f"{key[1]}.{key[0]}", delay=delay, error=str(e))
+                else:
+                    log.exception(
+                        "pod reconciliation failed", pod=f"{key[1]}.{key[0]}", delay=delay
+                    )
                 self._tg.start_soon(self._requeue_later, key, delay)
             else:
                 self._failures.pop(key, None)
@@ -348,8 +374,8 @@ class PodController:
 
     async def _api_failure(self, pod: dict[str, Any], e: ApiError) -> None:
         code = e.status.code if e.status is not None else None
-        if code in (409, 429) or (code is not None and code >= 500):
-            # a stale cache (conflict, already exists) or an overloaded server: try again
+        if code in (404, 409, 429) or (code is not None and code >= 500):
+            # a stale cache (gone, conflict, already exists) or an overloaded server: try again
             raise _Retry(f"{code}: {e}") from e
         await self.events.record(
             pod, "Warning", FAILED_REASON, f"Failed to generate Kuma Dataplane: {e}"
