@@ -190,6 +190,9 @@ class PodController:
         if owner is not None and owner.get("kind") == "Pod":
             # someone else changed or deleted a Dataplane we control: converge it again
             self.enqueue((key_of(current)[0], str(owner.get("name"))))
+        self._services_changed(old, new)
+
+    def _services_changed(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         before, after = _service_signature(old), _service_signature(new)
         if before == after:
             return
@@ -210,14 +213,14 @@ class PodController:
                 self.enqueue(key_of(pod))
 
     def _remember(self, key: Key, saved: dict[str, Any] | None) -> None:
-        """Put our own write into the cache at once, and fan it out like a watch event would."""
+        """Put our own write into the cache at once (its watch event then changes nothing), and
+        refresh the outbounds it affects."""
         old = self.dataplanes.cache.get(key)
         if saved is None:
             self.dataplanes.cache.pop(key, None)
         else:
             self.dataplanes.cache[key] = saved
-        if old is not None or saved is not None:
-            self._on_dataplane(old, saved)
+        self._services_changed(old, saved)
 
     # -- reconciliation ----------------------------------------------------------------------
 
