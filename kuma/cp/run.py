@@ -68,16 +68,6 @@ def check_supported(cfg: KumaCpConfig) -> None:
         problems.append(
             ConfigProblem("mode", f"{cfg.mode} mode is not supported yet; use standalone")
         )
-    if cfg.environment != "universal":
-        problems.append(
-            ConfigProblem("environment", f"{cfg.environment} is not supported yet; use universal")
-        )
-    if cfg.store.type == "kubernetes":
-        problems.append(
-            ConfigProblem(
-                "store.type", "the kubernetes store is not supported yet; use memory or postgres"
-            )
-        )
     if problems:
         raise ConfigError("Unsupported configuration", problems)
 
@@ -94,6 +84,12 @@ async def open_store(cfg: KumaCpConfig) -> ResourceStore:
         return await PostgresStore.connect(
             **postgres_options(cfg), max_connections=cfg.store.postgres.max_open_connections
         )
+    if cfg.store.type == "kubernetes":
+        # the kubeconfig comes from the usual places: in-cluster service account, $KUBECONFIG,
+        # ~/.kube/config (docs/kubernetes.md)
+        from kuma.store.kubernetes import KubernetesStore
+
+        return await KubernetesStore.connect(system_namespace=cfg.store.kubernetes.system_namespace)
     raise ConfigError(
         "Unsupported configuration",
         [ConfigProblem("store.type", f"store type {cfg.store.type!r} is not supported")],
@@ -115,6 +111,11 @@ def postgres_options(cfg: KumaCpConfig) -> dict[str, Any]:
         "tls_key_path": p.tls.key_path or None,
         "tls_ca_path": p.tls.ca_path or None,
     }
+
+
+def _read_only(cfg: KumaCpConfig) -> bool:
+    """Kubernetes mode: resources are changed with kubectl; the REST API only reads."""
+    return cfg.api_server.read_only or cfg.environment == "kubernetes"
 
 
 def _listeners(cfg: KumaCpConfig) -> list[Listener]:
@@ -140,7 +141,7 @@ def _apps(
         version=__version__,
         hostname=socket.gethostname(),
         public_url=cfg.api_public_url,
-        read_only=cfg.api_server.read_only,
+        read_only=_read_only(cfg),
         mode=cfg.mode,
         environment=cfg.environment,
         cors_allowed_domains=tuple(cfg.api_server.cors_allowed_domains),
@@ -154,7 +155,7 @@ def _apps(
         "admin": build_admin_app(
             manager,
             AdminSettings(
-                read_only=cfg.api_server.read_only,
+                read_only=_read_only(cfg),
                 dataplane_token_enabled=cfg.admin_server.apis.dataplane_token.enabled,
             ),
         ),

@@ -563,12 +563,22 @@ def _client_from_kubeconfig(kubeconfig: Any, context: str | None) -> Any:
     from lightkube import KubeConfig
     from lightkube.config.client_adapter import AsyncClient, ConnectionParams
 
-    if kubeconfig is None:
-        config = KubeConfig.from_env()
-    elif isinstance(kubeconfig, str | Path):
-        config = KubeConfig.from_file(kubeconfig)
-    else:
-        config = kubeconfig
+    from lightkube.core.exceptions import ConfigError as KubeConfigError
+
+    try:
+        if kubeconfig is None:
+            config = KubeConfig.from_env()
+        elif isinstance(kubeconfig, str | Path):
+            config = KubeConfig.from_file(kubeconfig)
+        else:
+            config = kubeconfig
+    except (KubeConfigError, OSError, ValueError) as e:
+        where = (
+            "in-cluster service account, $KUBECONFIG or ~/.kube/config"
+            if kubeconfig is None
+            else str(kubeconfig)
+        )
+        raise StoreError(f"could not load the kubeconfig ({where}): {e}") from e
     single = config.get(context_name=context)
     if single is None:
         raise StoreError(f"kubeconfig: no context {context or '(current-context)'} to use")
