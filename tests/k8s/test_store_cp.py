@@ -81,6 +81,14 @@ def test_kuma_cp_serves_kubernetes_resources_read_only(tmp_path: Path) -> None:
                 delete = api.delete("/meshes/from-kubectl")
                 assert delete.status_code == 405
                 assert delete.text == K8S_READ_ONLY_MESSAGE
+            admin = f"http://127.0.0.1:{cp.ports.admin}"
+            secret = httpx.put(
+                f"{admin}/meshes/default/secrets/s",
+                json={"type": "Secret", "mesh": "default", "name": "s", "data": "YQ=="},
+                timeout=5,
+            )
+            assert secret.status_code == 405
+            assert secret.text == K8S_READ_ONLY_MESSAGE
             assert kube.get("meshes", "from-kubectl") is not None
             assert kube.get("meshes", "other") is None
             # Kuma's Secrets are core v1 Secrets in the system namespace
