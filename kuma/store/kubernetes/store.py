@@ -491,6 +491,7 @@ class KubernetesStore(ResourceStore):
         while True:
             try:
                 expired = False
+                lines = 0
                 async with self._client.stream(
                     "GET",
                     path,
@@ -502,10 +503,11 @@ class KubernetesStore(ResourceStore):
                     elif resp.status_code != 200:
                         raise StoreError(f"watch {path}: HTTP {resp.status_code}")
                     else:
-                        delay = RECONNECT_MIN
+                        lines = 0
                         async for line in resp.aiter_lines():
                             if not line.strip():
                                 continue
+                            lines += 1
                             event = json.loads(line)
                             obj = event.get("object") or {}
                             if event.get("type") == "ERROR":
@@ -520,6 +522,11 @@ class KubernetesStore(ResourceStore):
                     body = await self._list_page(kind, limit=1, cont=None)
                     version = body["metadata"]["resourceVersion"]
                     self._bus.publish(Resync(f"kubernetes watch of {kind.kind} expired"))
+                elif lines:
+                    delay = RECONNECT_MIN
+                else:  # ended without a single event: do not hammer the API server
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, RECONNECT_MAX)
             except (StoreError, ValueError, KeyError) as e:
                 log.warning("watch failed", kind=kind.kind, error=str(e), retry_in=delay)
                 await anyio.sleep(delay)
@@ -562,7 +569,6 @@ def _client_from_kubeconfig(kubeconfig: Any, context: str | None) -> Any:
     """An AsyncClient (lightkube's httpx2 client: TLS, tokens, exec plugins) for `kubeconfig`."""
     from lightkube import KubeConfig
     from lightkube.config.client_adapter import AsyncClient, ConnectionParams
-
     from lightkube.core.exceptions import ConfigError as KubeConfigError
 
     try:
