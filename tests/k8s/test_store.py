@@ -47,7 +47,12 @@ def kubeconfig(kube: FakeKube, tmp_path: Path) -> Path:
 @pytest.fixture
 async def store(kubeconfig: Path) -> AsyncIterator[KubernetesStore]:
     async with KubernetesStore.open(kubeconfig) as s:
-        await s.create(Resource(r.MESH, ResourceMeta(name="default")))
+        async with s.subscribe() as sub:
+            await s.create(Resource(r.MESH, ResourceMeta(name="default")))
+            # its event is delivered (asynchronously, by the watch) before the test subscribes
+            assert await next_events(sub, 1) == [
+                ChangeEvent(ChangeOp.CREATE, "Mesh", "", "default")
+            ]
         yield s
 
 
@@ -67,6 +72,17 @@ async def next_events(sub: Subscription, count: int) -> list[Any]:
         while len(out) < count:
             out.append(await sub.receive())
     return out
+
+
+async def settle(sub: Subscription) -> list[Any]:
+    """Everything received until nothing more comes for half a second."""
+    out: list[Any] = []
+    with anyio.fail_after(10):
+        while True:
+            with anyio.move_on_after(0.5) as quiet:
+                out.append(await sub.receive())
+            if quiet.cancelled_caught:
+                return out
 
 
 async def test_objects_have_kumas_shape_in_the_api(store: KubernetesStore, kube: FakeKube) -> None:
@@ -253,8 +269,8 @@ async def test_expired_watch_relists_and_asks_for_resync(
         kube.drop_watches()  # they resume from versions the server has forgotten
         (first,) = await next_events(sub, 1)
         assert isinstance(first, Resync)
-        await anyio.sleep(0.3)  # every watch has listed again
-        sub.drain()
+        rest = await settle(sub)  # every watch has listed again
+        assert all(isinstance(e, Resync) for e in rest)
         await store.create(dataplane("after.web"), owner=MESH_DEFAULT)
         assert await next_events(sub, 1) == [
             ChangeEvent(ChangeOp.CREATE, "Dataplane", "default", "after.web")
@@ -276,8 +292,7 @@ async def test_bookmarks_keep_an_idle_watch_resumable(tmp_path: Path) -> None:
             assert await next_events(sub, 1) == [
                 ChangeEvent(ChangeOp.CREATE, "Dataplane", "default", "b.web")
             ]
-            await anyio.sleep(0.3)
-            assert sub.drain() == []
+            assert await settle(sub) == []
 
 
 async def test_unreachable_api_server_is_a_store_error(tmp_path: Path) -> None:
