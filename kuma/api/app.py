@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kuma.api.cors import CorsMiddleware, compile_allowed_domains
 from kuma.api.errors import JsonResponse, text_response
+from kuma.api.metrics import ApiMetrics, ApiMetricsMiddleware
 from kuma.api.overviews import overview_routes, zone_status_routes
 from kuma.api.render import RenderCache, dumps
 from kuma.api.resources import ApiContext, RouteSpec, resource_routes
@@ -165,8 +167,13 @@ def api_route_specs(ctx: ApiContext, settings: ApiSettings) -> list[RouteSpec]:
     return specs
 
 
-def build_api_app(manager: ResourceManager, settings: ApiSettings) -> Starlette:
-    """The REST API as a Starlette app. Raises ValueError for a bad CORS regex."""
+def build_api_app(
+    manager: ResourceManager, settings: ApiSettings, *, metrics: CollectorRegistry | None = None
+) -> Starlette:
+    """The REST API as a Starlette app. Raises ValueError for a bad CORS regex.
+
+    With a `metrics` registry, every request is recorded there in Kuma's `api_server_*` metrics.
+    """
     compile_allowed_domains(settings.cors_allowed_domains)  # fail at start, not per request
     ctx = ApiContext(
         manager=manager,
@@ -178,6 +185,11 @@ def build_api_app(manager: ResourceManager, settings: ApiSettings) -> Starlette:
     app = Starlette(
         routes=[spec.route() for spec in specs],
         middleware=[
+            *(
+                [Middleware(ApiMetricsMiddleware, metrics=ApiMetrics(metrics))]
+                if metrics is not None
+                else []
+            ),
             Middleware(TrailingSlashMiddleware),
             Middleware(
                 CorsMiddleware,

@@ -32,11 +32,13 @@ from prometheus_client import CollectorRegistry
 
 from kuma.config import ConfigError, ConfigProblem, KumaCpConfig
 from kuma.cp.listeners import Listener
+from kuma.cp.metrics import ResourceCounter, register_cp_info
 from kuma.diagnostics import Readiness, build_diagnostics_app
 from kuma.errors import ResourceAlreadyExistsError
 from kuma.manager import ResourceManager
 from kuma.manager.ca import enable_mesh_ca
 from kuma.store.base import ResourceStore
+from kuma.store.metered import MeteredStore
 from kuma.tokens import ensure_signing_key, make_authenticator
 from kuma.version import __version__
 
@@ -66,16 +68,6 @@ def check_supported(cfg: KumaCpConfig) -> None:
         problems.append(
             ConfigProblem("mode", f"{cfg.mode} mode is not supported yet; use standalone")
         )
-    if cfg.environment not in ("universal", "kubernetes"):
-        problems.append(
-            ConfigProblem("environment", f"{cfg.environment} is not supported yet; use universal")
-        )
-    if cfg.store.type == "kubernetes":
-        problems.append(
-            ConfigProblem(
-                "store.type", "the kubernetes store is not supported yet; use memory or postgres"
-            )
-        )
     if problems:
         raise ConfigError("Unsupported configuration", problems)
 
@@ -92,6 +84,12 @@ async def open_store(cfg: KumaCpConfig) -> ResourceStore:
         return await PostgresStore.connect(
             **postgres_options(cfg), max_connections=cfg.store.postgres.max_open_connections
         )
+    if cfg.store.type == "kubernetes":
+        # the kubeconfig comes from the usual places: in-cluster service account, $KUBECONFIG,
+        # ~/.kube/config (docs/kubernetes.md)
+        from kuma.store.kubernetes import KubernetesStore
+
+        return await KubernetesStore.connect(system_namespace=cfg.store.kubernetes.system_namespace)
     raise ConfigError(
         "Unsupported configuration",
         [ConfigProblem("store.type", f"store type {cfg.store.type!r} is not supported")],
@@ -115,6 +113,11 @@ def postgres_options(cfg: KumaCpConfig) -> dict[str, Any]:
     }
 
 
+def _read_only(cfg: KumaCpConfig) -> bool:
+    """Kubernetes mode: resources are changed with kubectl; the REST API only reads."""
+    return cfg.api_server.read_only or cfg.environment == "kubernetes"
+
+
 def _listeners(cfg: KumaCpConfig) -> list[Listener]:
     return [
         Listener("api", "apiServer.port", "", cfg.api_server.port),
@@ -126,7 +129,9 @@ def _listeners(cfg: KumaCpConfig) -> list[Listener]:
     ]
 
 
-def _apps(cfg: KumaCpConfig, manager: ResourceManager, auth: Any) -> dict[str, ASGIApp]:
+def _apps(
+    cfg: KumaCpConfig, manager: ResourceManager, auth: Any, metrics: CollectorRegistry
+) -> dict[str, ASGIApp]:
     """The ASGI apps of the API and admin listeners, by listener name."""
     from kuma.api import build_admin_app, build_api_app
     from kuma.api.settings import AdminSettings, ApiSettings
@@ -136,7 +141,7 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager, auth: Any) -> dict[str, A
         version=__version__,
         hostname=socket.gethostname(),
         public_url=cfg.api_public_url,
-        read_only=cfg.api_server.read_only,
+        read_only=_read_only(cfg),
         mode=cfg.mode,
         environment=cfg.environment,
         cors_allowed_domains=tuple(cfg.api_server.cors_allowed_domains),
@@ -146,11 +151,11 @@ def _apps(cfg: KumaCpConfig, manager: ResourceManager, auth: Any) -> dict[str, A
     from kuma.xds.bootstrap import BootstrapSettings, build_bootstrap_app
 
     return {
-        "api": build_api_app(manager, api_settings),
+        "api": build_api_app(manager, api_settings, metrics=metrics),
         "admin": build_admin_app(
             manager,
             AdminSettings(
-                read_only=cfg.api_server.read_only,
+                read_only=_read_only(cfg),
                 dataplane_token_enabled=cfg.admin_server.apis.dataplane_token.enabled,
             ),
         ),
@@ -221,9 +226,10 @@ class _Xds:
             subscription_limit=cfg.metrics.dataplane.subscription_limit,
             enabled=cfg.metrics.dataplane.enabled,
         )
+        self.instance_id = f"{socket.gethostname()}-{os.getpid()}"
         self.server = AdsServer(
             self.reconciler,
-            instance_id=f"{socket.gethostname()}-{os.getpid()}",
+            instance_id=self.instance_id,
             insights=self.insights,
             metrics=self.metrics,
             authenticator=auth,
@@ -233,6 +239,7 @@ class _Xds:
             ca_managers,
             authenticator=auth,
             refresh_interval=cfg.sds_server.dataplane_configuration_refresh_interval.total_seconds(),
+            metrics=registry,
         )
 
     async def start(self, tg: anyio.abc.TaskGroup) -> None:
@@ -356,7 +363,7 @@ async def _run(
                     run_store = getattr(store, "run", None)
                     if run_store is not None:
                         await background.start(run_store)
-                    manager = ResourceManager(store)
+                    manager = ResourceManager(MeteredStore(store, registry))
                     ca_managers = enable_mesh_ca(manager)
                     await _create_defaults(cfg, manager)
                     # Kuma creates the token signing key on Universal whether tokens are on or not
@@ -364,9 +371,11 @@ async def _run(
                     auth = make_authenticator(
                         manager, cfg.admin_server.apis.dataplane_token.enabled
                     )
-                    apps = _apps(cfg, manager, auth)
+                    apps = _apps(cfg, manager, auth, registry)
                     xds = _Xds(cfg, manager, registry, ca_managers, auth)
                     await xds.start(background)
+                    register_cp_info(registry, xds.instance_id)
+                    await background.start(ResourceCounter(manager, registry).run)
                     if cfg.environment == "kubernetes":  # Pods -> Dataplane CRs
                         from kuma.k8s.controllers import run_controllers
 

@@ -47,6 +47,7 @@ from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.server import Server
 from h2.exceptions import ProtocolError as H2ProtocolError
+from prometheus_client import CollectorRegistry
 
 from kuma.ca.core import CaError, CaManager, dataplane_services, dp_cert_validity, enabled_backend
 from kuma.errors import ResourceNotFoundError
@@ -63,6 +64,7 @@ from kuma.sds.identity import (
 from kuma.store.base import now as utc_now
 from kuma.store.events import ChangeEvent
 from kuma.xds.core import SECRET, ProxyId, Snapshot
+from kuma.xds.metrics import KumaCounter
 from kuma.xds.server.ads import AuthenticationError, Authenticator
 from kuma.xds.server.state import (
     DEFAULT_INITIAL_BACKOFF,
@@ -152,6 +154,7 @@ class SdsServer:
         clock: Callable[[], dt.datetime] = utc_now,
         initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
         """
         manager: reads Dataplanes, Meshes and CA Secrets; writes DataplaneInsights.
@@ -163,6 +166,8 @@ class SdsServer:
             (`sdsServer.dataplaneConfigurationRefreshInterval`).
         clock: wall time (UTC) for certificate validity and rotation; tests move it.
         initial_backoff, max_backoff: delay before a rejected secret is offered again.
+        metrics: where to export `sds_cert_generation` (certificates issued, Kuma's name) and
+            `sds_cert_generation_errors` (issues that failed).
         """
         if refresh_interval <= 0:
             raise ValueError("refresh_interval must be positive")
@@ -178,6 +183,14 @@ class SdsServer:
         self._ids = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
         self._mesh_checks: set[str] = set()
+        self.cert_generations = KumaCounter(
+            "sds_cert_generation", "Number of generated certificates", registry=metrics
+        )
+        self.cert_generation_errors = KumaCounter(
+            "sds_cert_generation_errors",
+            "Number of certificates that could not be generated",
+            registry=metrics,
+        )
 
     # -- grpclib servable -----------------------------------------------------------------------
 
@@ -407,7 +420,12 @@ class SdsServer:
             if reason is None:
                 return False
             validity = dp_cert_validity(backend)
-            pair = await ca.generate_dataplane_cert(proxy_id.mesh, backend, services, now=now)
+            try:
+                pair = await ca.generate_dataplane_cert(proxy_id.mesh, backend, services, now=now)
+            except Exception:
+                self.cert_generation_errors.inc()
+                raise
+            self.cert_generations.inc()
             expires_at = x509.load_pem_x509_certificate(pair.cert_pem).not_valid_after_utc
             snapshot = Snapshot.build([identity_cert_secret(pair), mesh_ca_secret(roots)])
             identity.publish(

@@ -192,7 +192,10 @@ def test_port_in_use_fails_cleanly() -> None:
     [
         ({"KUMA_STORE_TYPE": "etcd"}, "store.type"),
         ({"KUMA_API_SERVER_PORT": "http"}, "apiServer.port"),
-        ({"KUMA_STORE_TYPE": "kubernetes"}, "kubernetes store is not supported yet"),
+        (
+            {"KUMA_STORE_TYPE": "kubernetes", "KUBECONFIG": "/nonexistent/kubeconfig"},
+            "could not load the kubeconfig",
+        ),
         ({"KUMA_MODE": "global"}, "global mode is not supported yet"),
     ],
 )

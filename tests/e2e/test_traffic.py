@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.procs import (
     ControlPlane,
@@ -166,6 +167,40 @@ def test_tcp_and_http_traffic_flow_through_envoy(mesh: Mesh) -> None:
     assert {"backend", "api"} <= names["clusters"]
     assert any(n.startswith("localhost:") for n in names["clusters"])
     assert cluster_hosts(web_admin, "backend") == [f"127.0.0.1:{tcp_backend_in}"]
+
+    # the control plane's own metrics moved with all of that
+    wait_until(
+        lambda: metric(cp, "resources_count", resource_type="Dataplane") == 3,
+        CONVERGE,
+        "resources_count of dataplanes",
+    )
+    assert metric(cp, "xds_streams_active") == 3
+    assert metric(cp, "xds_requests_received", type_url=LDS, confirmation="ACK") >= 3
+    assert metric(cp, "xds_generation_count") >= 3
+    assert metric(cp, "store_count", operation="create", resource_type="Dataplane") >= 3
+    assert (
+        metric(
+            cp,
+            "api_server_http_request_duration_seconds_count",
+            code="201",
+            handler="/meshes/{mesh}/dataplanes/{name}",
+            method="PUT",
+        )
+        == 3
+    )
+
+
+LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
+
+
+def metric(cp: ControlPlane, name: str, **labels: str) -> float:
+    """One sample of kuma-cp's `/metrics` (0 when absent)."""
+    text = httpx.get(f"{cp.diagnostics}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
 
 
 def kumactl_inspect(cp: ControlPlane, tmp_config: str) -> str:

@@ -52,6 +52,7 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import logging
 import re
 import socket
 import threading
@@ -574,6 +575,9 @@ class FakeKube:
         config = HypercornConfig()
         config.bind = [f"fd://{fd}"]
         config.accesslog = None
+        errorlog = logging.getLogger("tests.fake_kube")
+        errorlog.setLevel(logging.WARNING)  # not hypercorn's "Running on ..." for every test
+        config.errorlog = errorlog
         config.graceful_timeout = 2.0
         config.keep_alive_max_requests = 2**31
         started.set()
