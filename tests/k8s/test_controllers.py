@@ -17,7 +17,7 @@ import anyio
 import pytest
 from lightkube import AsyncClient, KubeConfig
 
-from kuma.k8s.controllers import PodController
+from kuma.k8s.controllers import EventRecorder, PodController
 from tests.k8s.workloads import load, pod_for
 from tests.support.fake_kube import FakeKube, fake_kube
 
@@ -412,3 +412,30 @@ async def test_dataplane_edited_or_deleted_by_hand_is_put_back(
             lambda: (d := dataplane(kube, "kuma-test", name)) and d["metadata"]["uid"] != uid,
             "Dataplane recreated",
         )
+
+
+async def test_repeated_events_bump_the_count(kube: FakeKube, tmp_path: Path) -> None:
+    config = KubeConfig.from_file(kube.write_kubeconfig(tmp_path / "kubeconfig"))
+    client = AsyncClient(config, trust_env=False)
+    try:
+        recorder = EventRecorder(client)
+        pod = kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"containers": [{"name": "web"}]},
+            }
+        )
+        await recorder.record(pod, "Warning", "FailedToGenerateKumaDataplane", "broken")
+        await recorder.record(pod, "Warning", "FailedToGenerateKumaDataplane", "broken")
+        await recorder.record(pod, "Normal", "CreatedKumaDataplane", "Created Kuma Dataplane: web")
+        events = sorted(events_for(kube, "default", "web"), key=lambda e: e["reason"])
+        assert [(e["reason"], e["count"]) for e in events] == [
+            ("CreatedKumaDataplane", 1),
+            ("FailedToGenerateKumaDataplane", 2),
+        ]
+        assert events[1]["involvedObject"]["uid"] == pod["metadata"]["uid"]
+        assert events[1]["source"] == {"component": "k8s.kuma.io/dataplane-generator"}
+    finally:
+        await client.close()
