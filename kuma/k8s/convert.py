@@ -151,6 +151,10 @@ def _namespace(obj: Obj) -> str:
     return str(_meta(obj).get("namespace") or "")
 
 
+def _mapping(value: Any) -> Obj:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _pod_ip(pod: Obj) -> str:
     return str((pod.get("status") or {}).get("podIP") or "")
 
@@ -340,19 +344,23 @@ class _Endpoint:
 def _endpoints_by_service(dataplanes: Iterable[Obj]) -> dict[str, list[_Endpoint]]:
     result: dict[str, list[_Endpoint]] = {}
     for dp in dataplanes:
-        networking = (dp.get("spec") or {}).get("networking") or {}
+        # other Dataplanes may be written by hand: anything malformed is skipped, not fatal
+        networking = _mapping(_mapping(dp.get("spec")).get("networking"))
         if networking.get("ingress") is not None:
             continue
-        for inbound in networking.get("inbound") or []:
-            tags = inbound.get("tags") or {}
+        inbounds = networking.get("inbound")
+        for inbound in inbounds if isinstance(inbounds, list) else []:
+            inbound = _mapping(inbound)
+            tags = _mapping(inbound.get("tags"))
             service = tags.get(SERVICE_TAG)
-            if service is None:
+            port = inbound.get("port")
+            if not isinstance(service, str) or not isinstance(port, int):
                 continue
             result.setdefault(service, []).append(
                 _Endpoint(
-                    address=inbound.get("address") or networking.get("address") or "",
-                    port=int(inbound.get("port") or 0),
-                    instance=tags.get(INSTANCE_TAG, ""),
+                    address=str(inbound.get("address") or networking.get("address") or ""),
+                    port=port,
+                    instance=str(tags.get(INSTANCE_TAG, "")),
                 )
             )
     return result

@@ -439,3 +439,25 @@ async def test_repeated_events_bump_the_count(kube: FakeKube, tmp_path: Path) ->
         assert events[1]["source"] == {"component": "k8s.kuma.io/dataplane-generator"}
     finally:
         await client.close()
+
+
+async def test_a_malformed_dataplane_does_not_stop_the_controller(
+    kube: FakeKube, tmp_path: Path
+) -> None:
+    kube.create(
+        {
+            "apiVersion": "kuma.io/v1alpha1",
+            "kind": "Dataplane",
+            "mesh": "default",
+            "metadata": {"name": "handmade", "namespace": "default"},
+            "spec": {"networking": {"inbound": [{"port": "eighty", "tags": "none"}]}},
+        }
+    )
+    async with controller(kube, tmp_path):
+        server, _ = seed(kube)
+        name = server["metadata"]["name"]
+        await eventually(lambda: dataplane(kube, "kuma-test", name), "Dataplane")
+        # a user's Dataplane (no owner) is left alone
+        handmade = dataplane(kube, "default", "handmade")
+        assert handmade is not None
+        assert handmade["spec"]["networking"]["inbound"][0]["port"] == "eighty"

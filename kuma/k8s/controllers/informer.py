@@ -86,6 +86,12 @@ class Informer:
     def items(self) -> list[dict[str, Any]]:
         return list(self.cache.values())
 
+    def _notify(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        try:
+            self.handler(old, new)
+        except Exception:  # a handler bug must not stop the watch (and every later event)
+            log.exception("change handler failed", kind=self.name, object=key_of(new or old or {}))
+
     async def _relist(self) -> str:
         """List everything, update the cache (notifying the differences), return the version."""
         listing = self.client.list(self.resource, **self._scope)
@@ -98,13 +104,13 @@ class Informer:
         old_cache, self.cache = self.cache, fresh
         for key, gone in old_cache.items():
             if key not in fresh:
-                self.handler(gone, None)
+                self._notify(gone, None)
         for key, new in fresh.items():
             old = old_cache.get(key)
             if old is None:
-                self.handler(None, new)
+                self._notify(None, new)
             elif _version(old) != _version(new):
-                self.handler(old, new)
+                self._notify(old, new)
         return version
 
     def _apply(self, event: str, obj: dict[str, Any]) -> None:
@@ -113,13 +119,13 @@ class Informer:
         if event == "DELETED":
             if old is not None:
                 del self.cache[key]
-                self.handler(old, None)
+                self._notify(old, None)
         elif event in ("ADDED", "MODIFIED"):
             if old is not None and _older(obj, old):
                 return  # the cache already holds our own later write of this object
             self.cache[key] = obj
             if old is None or _version(old) != _version(obj):
-                self.handler(old, obj)
+                self._notify(old, obj)
 
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED

@@ -91,21 +91,33 @@ def _service_signature(dp: dict[str, Any] | None) -> tuple[Any, ...] | None:
     """What other pods' outbounds read from a Dataplane (its mesh and its service endpoints)."""
     if dp is None:
         return None
-    networking = (dp.get("spec") or {}).get("networking") or {}
+    spec = dp.get("spec")
+    networking = spec.get("networking") if isinstance(spec, dict) else None
+    if not isinstance(networking, dict):
+        return (dp.get("mesh") or convert.DEFAULT_MESH, repr(spec))
     if networking.get("ingress") is not None:
         return None
-    endpoints = tuple(
-        sorted(
+    inbounds = networking.get("inbound")
+
+    def endpoint(inbound: Any) -> str:
+        # repr: a hand-written Dataplane may hold anything, and sorting must not fail
+        if not isinstance(inbound, dict):
+            return repr(inbound)
+        tags = inbound.get("tags")
+        tags = tags if isinstance(tags, dict) else {}
+        return repr(
             (
-                str((i.get("tags") or {}).get(convert.SERVICE_TAG)),
-                i.get("address") or networking.get("address") or "",
-                int(i.get("port") or 0),
-                str((i.get("tags") or {}).get(convert.INSTANCE_TAG, "")),
+                tags.get(convert.SERVICE_TAG),
+                inbound.get("address") or networking.get("address"),
+                inbound.get("port"),
+                tags.get(convert.INSTANCE_TAG),
             )
-            for i in networking.get("inbound") or []
         )
+
+    return (
+        dp.get("mesh") or convert.DEFAULT_MESH,
+        tuple(sorted(endpoint(i) for i in inbounds)) if isinstance(inbounds, list) else None,
     )
-    return (dp.get("mesh") or convert.DEFAULT_MESH, endpoints)
 
 
 class PodController:
@@ -301,11 +313,11 @@ class PodController:
             self._validate(f"{name}.{namespace}", desired)
         except KumaError as e:
             log.info("cannot generate a Dataplane", pod=f"{name}.{namespace}", error=str(e))
+            why = f"unable to translate a Pod into a Dataplane: {e}"
+            if not isinstance(e, convert.ConversionError):
+                why = f"the Dataplane is not valid: {e}"
             await self.events.record(
-                pod,
-                "Warning",
-                FAILED_REASON,
-                f"Failed to generate Kuma Dataplane: unable to translate a Pod into a Dataplane: {e}",
+                pod, "Warning", FAILED_REASON, f"Failed to generate Kuma Dataplane: {why}"
             )
             return
         await self._apply(pod, current, desired)
