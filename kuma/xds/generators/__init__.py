@@ -10,8 +10,8 @@ then applies its modifications (see `proxy_template`). A profile is an ordered l
 generators whose outputs are merged into one ResourceSet (a later generator may replace an
 earlier one's resource of the same type and name). Kuma's `default-proxy` profile runs, in
 order: prometheus endpoint, transparent proxy, inbound, outbound, direct access, tracing.
-kuma-py implements transparent proxy, inbound, outbound and tracing; the others slot in at
-their place in `DEFAULT_PROXY_PROFILE`.
+kuma-py implements prometheus endpoint, transparent proxy, inbound, outbound and tracing;
+direct access slots in at its place in `DEFAULT_PROXY_PROFILE`.
 
 `SnapshotGenerator` is the reconciler-facing entry point: (ctx, dataplane, metadata) ->
 Snapshot, keeping one SharedResources per mesh, all built with the control plane's
@@ -38,6 +38,7 @@ from kuma.xds.generators.base import (
 )
 from kuma.xds.generators.inbound import generate_inbound
 from kuma.xds.generators.outbound import generate_outbound
+from kuma.xds.generators.prometheus import generate_prometheus_endpoint
 from kuma.xds.generators.proxy_template import (
     ProxyTemplateError,
     modify,
@@ -72,7 +73,7 @@ __all__ = [
 ]
 
 DEFAULT_PROXY_PROFILE: tuple[ResourceGenerator, ...] = (
-    # prometheus endpoint (next issue): listener kuma:metrics:prometheus + cluster kuma:envoy:admin
+    generate_prometheus_endpoint,
     generate_transparent_proxy,
     generate_inbound,
     generate_outbound,
@@ -85,6 +86,7 @@ PROFILES: dict[str, tuple[ResourceGenerator, ...]] = {"default-proxy": DEFAULT_P
 """Profiles a ProxyTemplate may import, by name."""
 
 GENERATORS: dict[str, ResourceGenerator] = {
+    ORIGIN_PROMETHEUS: generate_prometheus_endpoint,
     ORIGIN_TRANSPARENT: generate_transparent_proxy,
     ORIGIN_INBOUND: generate_inbound,
     ORIGIN_OUTBOUND: generate_outbound,
