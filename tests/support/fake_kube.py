@@ -592,6 +592,9 @@ class FakeKube:
         self.bookmark_interval = bookmark_interval
         self._lock = threading.RLock()
         self._objects: dict[Kind, dict[tuple[str, str], Obj]] = {k: {} for k in KINDS}
+        self._uids: dict[str, tuple[Kind, tuple[str, str]]] = {}
+        self._owned: dict[str, set[tuple[Kind, tuple[str, str]]]] = {}
+        """owner uid -> the objects whose ownerReferences name it"""
         self._rv = 0
         self._log: list[_Entry] = []
         self._compacted = 0
@@ -892,7 +895,7 @@ class FakeKube:
             meta["resourceVersion"] = self._next_rv()
             if kind.plural == "namespaces":
                 obj.setdefault("status", {"phase": "Active"})
-            self._objects[kind][key] = obj
+            self._put(kind, key, obj)
             self._record(kind, "ADDED", obj, None)
             return copy.deepcopy(obj)
 
@@ -977,11 +980,11 @@ class FakeKube:
         key = self._key(kind, cur_meta.get("namespace"), cur_meta["name"])
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             # the last finalizer is gone: the object goes away now
-            del self._objects[kind][key]
+            self._put(kind, key, None)
             self._record(kind, "DELETED", new, current)
             self._collect(cur_meta["uid"], "Background")
             return copy.deepcopy(new)
-        self._objects[kind][key] = new
+        self._put(kind, key, new)
         self._record(kind, "MODIFIED", new, current)
         return copy.deepcopy(new)
 
@@ -1064,7 +1067,7 @@ class FakeKube:
                 new = copy.deepcopy(current)
                 new["metadata"]["deletionTimestamp"] = _now()
                 new["metadata"]["resourceVersion"] = self._next_rv()
-                self._objects[kind][self._key(kind, ns, name)] = new
+                self._put(kind, self._key(kind, ns, name), new)
                 self._record(kind, "MODIFIED", new, current)
                 return copy.deepcopy(new)
             if kind.plural == "namespaces":
@@ -1075,7 +1078,7 @@ class FakeKube:
                                 self._delete(k, o_ns, o_name, "Background", {})
             if propagation == "Foreground":
                 self._collect(meta["uid"], "Foreground")
-            del self._objects[kind][self._key(kind, ns, name)]
+            self._put(kind, self._key(kind, ns, name), None)
             gone = copy.deepcopy(current)
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._record(kind, "DELETED", gone, current)
@@ -1085,16 +1088,29 @@ class FakeKube:
                 self._collect(meta["uid"], propagation)
             return gone
 
-    def _all_uids(self) -> set[str]:
-        return {o["metadata"]["uid"] for objs in self._objects.values() for o in objs.values()}
+    def _put(self, kind: Kind, key: tuple[str, str], obj: Obj | None) -> None:
+        """The one place objects are stored or removed; keeps the uid and owner indexes."""
+        old = self._objects[kind].get(key)
+        if old is not None:
+            self._uids.pop(old["metadata"]["uid"], None)
+            for ref in old["metadata"].get("ownerReferences") or []:
+                deps = self._owned.get(ref.get("uid", ""))
+                if deps is not None:
+                    deps.discard((kind, key))
+                    if not deps:
+                        del self._owned[ref["uid"]]
+        if obj is None:
+            self._objects[kind].pop(key, None)
+            return
+        self._objects[kind][key] = obj
+        self._uids[obj["metadata"]["uid"]] = (kind, key)
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            if ref.get("uid"):
+                self._owned.setdefault(ref["uid"], set()).add((kind, key))
 
     def _dependents(self, uid: str) -> list[tuple[Kind, Obj]]:
-        return [
-            (k, o)
-            for k, objs in self._objects.items()
-            for _, o in sorted(objs.items())
-            if any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences") or [])
-        ]
+        keys = sorted(self._owned.get(uid, ()), key=lambda d: (d[0].plural, d[1]))
+        return [(k, self._objects[k][key]) for k, key in keys]
 
     def _collect(self, uid: str, propagation: str) -> None:
         """Garbage collection: dependents with no other live owner go; others lose the ref."""
@@ -1102,9 +1118,8 @@ class FakeKube:
             meta = dep["metadata"]
             if self._objects[k].get(self._key(k, meta.get("namespace"), meta["name"])) is not dep:
                 continue  # already collected through another path
-            live = self._all_uids() - {uid}
             refs = meta.get("ownerReferences") or []
-            if any(r.get("uid") in live for r in refs):
+            if any(r.get("uid") in self._uids and r.get("uid") != uid for r in refs):
                 new = copy.deepcopy(dep)
                 new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
                 self._store_update(k, dep, new)
