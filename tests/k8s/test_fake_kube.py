@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import trustme
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
-from tests.support.fake_kube import FakeKube, LabelSelector, fake_kube, json_patch, merge_patch
+from tests.support.fake_kube import (
+    FakeKube,
+    LabelSelector,
+    fake_kube,
+    json_patch,
+    merge_patch,
+    serve_app,
+)
 
 MESHES = "/apis/kuma.io/v1alpha1/meshes"
 TRS = "/apis/kuma.io/v1alpha1/namespaces/default/trafficroutes"
@@ -458,3 +471,219 @@ def test_helpers_and_lightkube_client(kube: FakeKube, tmp_path: Any) -> None:
     assert "lk-seen" in names
     assert typ == "ADDED"
     assert kube.get("meshes", "lk-made") is not None
+
+
+# -- admission webhooks and apply -------------------------------------------------------------
+
+
+def webhook_app(
+    seen: list[dict[str, Any]], decide: Callable[[dict[str, Any]], dict[str, Any]]
+) -> Starlette:
+    """An admission webhook server: records each AdmissionReview, answers with `decide`."""
+
+    async def review(request: Request) -> JSONResponse:
+        body = await request.json()
+        seen.append(body)
+        response = {"uid": body["request"]["uid"], **decide(body["request"])}
+        return JSONResponse({**body, "response": response})
+
+    return Starlette(routes=[Route("/{path:path}", review, methods=["POST"])])
+
+
+def webhook_config(kind: str, name: str, url: str, ca_pem: bytes, **extra: Any) -> dict[str, Any]:
+    webhook = {
+        "name": name,
+        "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        **extra,
+    }
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "webhooks": [webhook],
+    }
+
+
+@pytest.fixture(scope="module")
+def tls() -> Iterator[tuple[bytes, str, str]]:
+    """(CA PEM, cert file, key file) for a webhook server on 127.0.0.1."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    with cert.cert_chain_pems[0].tempfile() as certfile, cert.private_key_pem.tempfile() as keyfile:
+        yield ca.cert_pem.bytes(), certfile, keyfile
+
+
+def test_mutating_webhook_patches_matching_objects_only(
+    http: httpx.Client, tls: tuple[bytes, str, str]
+) -> None:
+    ca_pem, certfile, keyfile = tls
+    seen: list[dict[str, Any]] = []
+
+    def inject(request: dict[str, Any]) -> dict[str, Any]:
+        patch = [{"op": "add", "path": "/metadata/labels", "value": {"injected": "yes"}}]
+        return {
+            "allowed": True,
+            "patchType": "JSONPatch",
+            "patch": base64.b64encode(json.dumps(patch).encode()).decode(),
+        }
+
+    http.post(
+        "/api/v1/namespaces",
+        json={
+            "kind": "Namespace",
+            "metadata": {"name": "meshed", "labels": {"kuma.io/sidecar-injection": "enabled"}},
+        },
+    )
+    with serve_app(webhook_app(seen, inject), certfile=certfile, keyfile=keyfile) as url:
+        config = webhook_config(
+            "MutatingWebhookConfiguration",
+            "inject.kuma.io",
+            f"{url}/inject-sidecar",
+            ca_pem,
+            rules=[
+                {
+                    "apiGroups": [""],
+                    "apiVersions": ["v1"],
+                    "operations": ["CREATE"],
+                    "resources": ["pods"],
+                }
+            ],
+            namespaceSelector={"matchLabels": {"kuma.io/sidecar-injection": "enabled"}},
+        )
+        assert (
+            http.post(
+                "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", json=config
+            ).status_code
+            == 201
+        )
+        try:
+            meshed = http.post(
+                "/api/v1/namespaces/meshed/pods", json={"kind": "Pod", "metadata": {"name": "web"}}
+            )
+            plain = http.post(PODS, json={"kind": "Pod", "metadata": {"name": "not-meshed"}})
+            svc = http.post(
+                "/api/v1/namespaces/meshed/services",
+                json={"kind": "Service", "metadata": {"name": "web"}},
+            )
+        finally:
+            http.delete(
+                "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/inject.kuma.io"
+            )
+    assert meshed.status_code == 201
+    assert meshed.json()["metadata"]["labels"] == {"injected": "yes"}
+    assert "labels" not in plain.json()["metadata"]
+    assert "labels" not in svc.json()["metadata"]
+    (review,) = seen  # only the Pod in the labelled namespace went to the webhook
+    assert review["apiVersion"] == "admission.k8s.io/v1"
+    req = review["request"]
+    assert (req["operation"], req["namespace"], req["name"]) == ("CREATE", "meshed", "web")
+    assert req["kind"] == {"group": "", "version": "v1", "kind": "Pod"}
+    assert req["object"]["metadata"]["name"] == "web"
+    assert req["oldObject"] is None
+
+
+def test_validating_webhook_refusals_and_failure_policy(
+    http: httpx.Client, kube: FakeKube, tls: tuple[bytes, str, str]
+) -> None:
+    ca_pem, certfile, keyfile = tls
+    seen: list[dict[str, Any]] = []
+
+    def validate(request: dict[str, Any]) -> dict[str, Any]:
+        obj = request["object"] or request["oldObject"]
+        if obj["spec"].get("conf") == {} or request["operation"] == "DELETE":
+            return {"allowed": False, "status": {"code": 403, "message": "spec.conf: must be set"}}
+        return {"allowed": True}
+
+    tr_rules = [
+        {
+            "apiGroups": ["kuma.io"],
+            "apiVersions": ["*"],
+            "operations": ["*"],
+            "resources": ["*"],
+            "scope": "Namespaced",
+        }
+    ]
+    with serve_app(webhook_app(seen, validate), certfile=certfile, keyfile=keyfile) as url:
+        config = webhook_config(
+            "ValidatingWebhookConfiguration",
+            "validator.kuma.io",
+            f"{url}/validate",
+            ca_pem,
+            rules=tr_rules,
+        )
+        http.post(
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", json=config
+        )
+        try:
+            ok = http.post(TRS, json=tr("valid"))
+            assert ok.status_code == 201
+            bad = tr("invalid")
+            bad["spec"]["conf"] = {}
+            refused = http.post(TRS, json=bad)
+            cur = ok.json()
+            cur["spec"]["conf"] = {}
+            refused_update = http.put(f"{TRS}/valid", json=cur)
+            refused_delete = http.delete(f"{TRS}/valid")
+            mesh_ok = http.post(MESHES, json=mesh("not-namespaced"))  # scope: Namespaced only
+        finally:
+            http.delete(
+                "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/validator.kuma.io"
+            )
+    assert refused.status_code == 403
+    assert (
+        refused.json()["message"]
+        == 'admission webhook "validator.kuma.io" denied the request: spec.conf: must be set'
+    )
+    assert kube.get("trafficroutes", "invalid", "default") is None
+    assert refused_update.status_code == 403
+    assert refused_delete.status_code == 403
+    stored = kube.get("trafficroutes", "valid", "default")
+    assert stored is not None
+    assert stored["spec"]["conf"] != {}
+    assert mesh_ok.status_code == 201
+    assert [r["request"]["operation"] for r in seen] == ["CREATE", "CREATE", "UPDATE", "DELETE"]
+    assert seen[2]["request"]["oldObject"]["spec"]["conf"] != {}
+
+    # nobody listening: Fail refuses the write, Ignore lets it through
+    for policy, expected in (("Fail", 500), ("Ignore", 201)):
+        config = webhook_config(
+            "ValidatingWebhookConfiguration",
+            "gone.kuma.io",
+            "https://127.0.0.1:9/validate",
+            ca_pem,
+            rules=tr_rules,
+            failurePolicy=policy,
+        )
+        http.post(
+            "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations", json=config
+        )
+        try:
+            r = http.post(TRS, json=tr(f"policy-{policy.lower()}"))
+        finally:
+            http.delete(
+                "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/gone.kuma.io"
+            )
+        assert r.status_code == expected
+        if expected == 500:
+            assert r.json()["message"].startswith(
+                'Internal error occurred: failed calling webhook "gone.kuma.io"'
+            )
+
+
+def test_server_side_apply_is_approximated(http: httpx.Client) -> None:
+    apply_hdr = {"content-type": "application/apply-patch+yaml"}
+    doc = "apiVersion: kuma.io/v1alpha1\nkind: Mesh\nmetadata:\n  name: applied\nspec:\n  logging: {defaultBackend: a}\n"
+    assert http.patch(f"{MESHES}/applied", content=doc, headers=apply_hdr).status_code == 422
+    created = http.patch(
+        f"{MESHES}/applied", content=doc, headers=apply_hdr, params={"fieldManager": "t"}
+    )
+    assert created.status_code == 201
+    again = doc.replace("a}", "b}") + "metadata:\n  name: applied\n  labels: {x: y}\n"
+    updated = http.patch(
+        f"{MESHES}/applied", content=again, headers=apply_hdr, params={"fieldManager": "t"}
+    )
+    assert updated.status_code == 200
+    assert updated.json()["spec"] == {"logging": {"defaultBackend": "b"}}
+    assert updated.json()["metadata"]["labels"] == {"x": "y"}

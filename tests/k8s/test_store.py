@@ -302,3 +302,27 @@ async def test_unreachable_api_server_is_a_store_error(tmp_path: Path) -> None:
         await KubernetesStore.connect(kubeconfig)
     with pytest.raises(StoreError, match="could not load the kubeconfig"):
         await KubernetesStore.connect(tmp_path / "missing")
+
+
+async def test_missing_crds_are_named(tmp_path: Path) -> None:
+    """Against an API server without Kuma's CRDs, connecting says what is missing."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tests.support.fake_kube import serve_app
+
+    async def not_found(request: Any) -> JSONResponse:
+        return JSONResponse({"kind": "Status", "code": 404, "reason": "NotFound"}, status_code=404)
+
+    app = Starlette(routes=[Route("/{path:path}", not_found)])
+    with serve_app(app) as url:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            '{"apiVersion": "v1", "kind": "Config", "current-context": "c",'
+            f' "clusters": [{{"name": "k", "cluster": {{"server": "{url}"}}}}],'
+            ' "users": [{"name": "u", "user": {}}],'
+            ' "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}]}'
+        )
+        with pytest.raises(StoreError, match="are Kuma's CRDs installed"):
+            await KubernetesStore.connect(kubeconfig)

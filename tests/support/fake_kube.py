@@ -33,11 +33,21 @@ ConfigMaps, Events; apps/v1 Deployments; CRDs, webhook configurations; every Kum
   `timeoutSeconds` ends the stream. `drop_watches()` ends every open watch (reconnect tests).
 * one cluster-wide, monotonically increasing resourceVersion; `metadata.uid`,
   `creationTimestamp`, `generation`; errors as `kind: Status` bodies with reason and code.
+* admission: Mutating- and ValidatingWebhookConfigurations are honoured for writes through
+  the API (and the `create`/`update`/`delete` helpers): webhooks whose rules, namespaceSelector
+  and objectSelector match get an AdmissionReview (v1, or v1beta1 when that is all they list)
+  at `clientConfig.url` (verified with `caBundle`; services cannot be reached), mutating ones
+  first (their JSONPatch applied), then validating ones; a refusal is returned as the real API
+  server words it (`admission webhook "<name>" denied the request: <message>`), a failed call
+  is a 500 unless `failurePolicy: Ignore`. Writes to `/status`, garbage collection and
+  namespace cleanup skip admission.
+* server-side apply (`application/apply-patch+yaml`, `fieldManager` required) is approximated:
+  it creates a missing object, else merge-patches it (no field ownership, no apply conflicts).
 * pods, services, namespaces and deployments have a `/status` subresource: updates through the
   main endpoint keep the stored status. Deviation: a status given on *create* is kept, so a test
   can create a running Pod (with `status.podIP`) in one call.
 
-Not implemented: authentication/authorization, admission, server-side apply, consistent list
+Not implemented: authentication/authorization, consistent list
 snapshots across `continue` pages (a later page reflects the current state), discovery beyond
 `/version`, `/api` and `/apis`.
 """
@@ -55,14 +65,17 @@ import json
 import logging
 import re
 import socket
+import ssl
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
+import yaml
 from hypercorn.asyncio import serve
 from hypercorn.config import Config as HypercornConfig
 from starlette.applications import Starlette
@@ -81,6 +94,7 @@ __all__ = [
     "fake_kube",
     "json_patch",
     "merge_patch",
+    "serve_app",
 ]
 
 T = TypeVar("T")
@@ -470,6 +484,65 @@ def json_patch(doc: Any, ops: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------
+# Admission
+
+
+def _labels(obj: Obj) -> dict[str, str]:
+    return dict(obj.get("metadata", {}).get("labels") or {})
+
+
+def _rule_matches(rule: Obj, kind: Kind, operation: str) -> bool:
+    def has(values: Any, value: str) -> bool:
+        return "*" in (values or []) or value in (values or [])
+
+    resources = rule.get("resources") or []
+    scope = rule.get("scope", "*")
+    return (
+        has(rule.get("operations"), operation)
+        and has(rule.get("apiGroups"), kind.group)
+        and has(rule.get("apiVersions"), kind.version)
+        and ("*" in resources or "*/*" in resources or kind.plural in resources)
+        and (scope == "*" or (scope == "Namespaced") == kind.namespaced)
+    )
+
+
+def _selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector (matchLabels and matchExpressions); None or {} matches all."""
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _denied(webhook: str, status: Obj | None) -> ApiError:
+    """A webhook's refusal as the API server reports it (code >= 400, the webhook's message)."""
+    status = status or {}
+    code = int(status.get("code") or 0)
+    code = code if code >= 400 else 400
+    denied_by = f'admission webhook "{webhook}" denied the request'
+    if status.get("message"):
+        message = f"{denied_by}: {status['message']}"
+    elif status.get("reason"):
+        message = f"{denied_by}: {status['reason']}"
+    else:
+        message = f"{denied_by} without explanation"
+    return ApiError(code, str(status.get("reason") or ""), message, status.get("details"))
+
+
+# ---------------------------------------------------------------------------------------------
 # The server
 
 
@@ -519,6 +592,9 @@ class FakeKube:
         self.bookmark_interval = bookmark_interval
         self._lock = threading.RLock()
         self._objects: dict[Kind, dict[tuple[str, str], Obj]] = {k: {} for k in KINDS}
+        self._uids: dict[str, tuple[Kind, tuple[str, str]]] = {}
+        self._owned: dict[str, set[tuple[Kind, tuple[str, str]]]] = {}
+        """owner uid -> the objects whose ownerReferences name it"""
         self._rv = 0
         self._log: list[_Entry] = []
         self._compacted = 0
@@ -646,6 +722,11 @@ class FakeKube:
         self._loop.call_soon_threadsafe(run)
         return fut.result(10)
 
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the server's loop and wait (10 s at most) for its result."""
+        assert self._loop is not None, "start the fake API server first"
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+
     @property
     def resource_version(self) -> int:
         with self._lock:
@@ -671,13 +752,14 @@ class FakeKube:
         """Create `obj` (kind from `obj["kind"]`) as if POSTed; raises ApiError."""
         k = _kind(obj["kind"])
         ns = namespace or obj.get("metadata", {}).get("namespace") or None
-        return self._call(lambda: self._create(k, copy.deepcopy(obj), ns if k.namespaced else None))
+        return self._run(self._admitted_create(k, copy.deepcopy(obj), ns if k.namespaced else None))
 
     def update(self, obj: Obj) -> Obj:
         k = _kind(obj["kind"])
         meta = obj.get("metadata", {})
         ns = meta.get("namespace") if k.namespaced else None
-        return self._call(lambda: self._update(k, ns, meta["name"], copy.deepcopy(obj), False))
+        current, new = self._prepare_update(k, ns, meta["name"], copy.deepcopy(obj), False)
+        return self._run(self._admitted_update(k, current, new, True))
 
     def delete(
         self,
@@ -688,8 +770,8 @@ class FakeKube:
         propagation: str = "Background",
     ) -> Obj:
         k = _kind(kind)
-        return self._call(
-            lambda: self._delete(k, namespace if k.namespaced else None, name, propagation, {})
+        return self._run(
+            self._admitted_delete(k, namespace if k.namespaced else None, name, propagation, {})
         )
 
     def compact(self) -> None:
@@ -752,6 +834,12 @@ class FakeKube:
         return body
 
     def _create(self, kind: Kind, body: Any, ns: str | None) -> Obj:
+        """Create without admission (the constructor's namespaces)."""
+        with self._lock:
+            return self._insert(kind, self._prepare_create(kind, body, ns))
+
+    def _prepare_create(self, kind: Kind, body: Any, ns: str | None) -> Obj:
+        """Validate and default a new object (what admission webhooks then see)."""
         with self._lock:
             obj = self._check_body(kind, body)
             meta = obj["metadata"]
@@ -782,6 +870,15 @@ class FakeKube:
                 raise invalid(kind, str(name), "metadata.name", name, problem or "not a string")
             if meta.get("resourceVersion"):
                 raise bad_request("resourceVersion should not be set on objects to be created")
+            for field_ in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
+                meta.pop(field_, None)
+            return obj
+
+    def _insert(self, kind: Kind, obj: Obj) -> Obj:
+        with self._lock:
+            meta = _meta(obj)
+            ns = meta.get("namespace") if kind.namespaced else None
+            name = meta["name"]
             if kind.namespaced and ("", ns) not in self._objects[_kind("namespaces")]:
                 raise not_found(_kind("namespaces"), str(ns))
             key = self._key(kind, ns, name)
@@ -792,19 +889,20 @@ class FakeKube:
                     f'{kind.qualified} "{name}" already exists',
                     _details(kind, name),
                 )
-            for field_ in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
-                meta.pop(field_, None)
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = _now()
             meta["generation"] = 1
             meta["resourceVersion"] = self._next_rv()
             if kind.plural == "namespaces":
                 obj.setdefault("status", {"phase": "Active"})
-            self._objects[kind][key] = obj
+            self._put(kind, key, obj)
             self._record(kind, "ADDED", obj, None)
             return copy.deepcopy(obj)
 
-    def _update(self, kind: Kind, ns: str | None, name: str, body: Any, status_only: bool) -> Obj:
+    def _prepare_update(
+        self, kind: Kind, ns: str | None, name: str, body: Any, status_only: bool
+    ) -> tuple[Obj, Obj]:
+        """(current, new) for a PUT; nothing is stored yet."""
         with self._lock:
             obj = self._check_body(kind, body)
             current = self._existing(kind, ns, name)
@@ -844,7 +942,16 @@ class FakeKube:
                         new["status"] = copy.deepcopy(current["status"])
                     else:
                         new.pop("status", None)
-            return self._store_update(kind, current, new)
+            return copy.deepcopy(current), new
+
+    def _commit(self, kind: Kind, current: Obj, new: Obj) -> Obj:
+        """Store `new` over `current` unless the object changed meanwhile (during admission)."""
+        with self._lock:
+            meta = current["metadata"]
+            latest = self._existing(kind, meta.get("namespace"), meta["name"])
+            if latest["metadata"]["resourceVersion"] != meta["resourceVersion"]:
+                raise conflict(kind, meta["name"], STALE)
+            return self._store_update(kind, latest, new)
 
     def _store_update(self, kind: Kind, current: Obj, new: Obj) -> Obj:
         """Replace `current` with `new`, keeping server-owned metadata; no-ops keep the version."""
@@ -873,15 +980,15 @@ class FakeKube:
         key = self._key(kind, cur_meta.get("namespace"), cur_meta["name"])
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             # the last finalizer is gone: the object goes away now
-            del self._objects[kind][key]
+            self._put(kind, key, None)
             self._record(kind, "DELETED", new, current)
             self._collect(cur_meta["uid"], "Background")
             return copy.deepcopy(new)
-        self._objects[kind][key] = new
+        self._put(kind, key, new)
         self._record(kind, "MODIFIED", new, current)
         return copy.deepcopy(new)
 
-    def _patch(
+    def _prepare_patch(
         self,
         kind: Kind,
         ns: str | None,
@@ -889,11 +996,12 @@ class FakeKube:
         content_type: str,
         patch: Any,
         status_only: bool,
-    ) -> Obj:
+    ) -> tuple[Obj, Obj]:
+        """(current, new) for a PATCH; nothing is stored yet."""
         with self._lock:
             current = self._existing(kind, ns, name)
             ctype = content_type.split(";")[0].strip()
-            if ctype == "application/merge-patch+json" or (
+            if ctype in ("application/merge-patch+json", "application/apply-patch+yaml") or (
                 ctype == "application/strategic-merge-patch+json" and not kind.custom
             ):
                 new = merge_patch(current, patch)
@@ -907,8 +1015,8 @@ class FakeKube:
                     415,
                     "UnsupportedMediaType",
                     f"the body of the request was in an unknown format - accepted media types"
-                    f" include: application/json-patch+json, application/merge-patch+json (got"
-                    f" {ctype})",
+                    f" include: application/json-patch+json, application/merge-patch+json,"
+                    f" application/apply-patch+yaml (got {ctype})",
                 )
             if not isinstance(new, dict):
                 raise ApiError(422, "Invalid", "a patch must produce an object")
@@ -929,7 +1037,7 @@ class FakeKube:
                 new["status"] = copy.deepcopy(current.get("status"))
             if new.get("status") is None:
                 new.pop("status", None)
-            return self._store_update(kind, current, new)
+            return copy.deepcopy(current), new
 
     def _delete(
         self, kind: Kind, ns: str | None, name: str, propagation: str, preconditions: Obj
@@ -959,7 +1067,7 @@ class FakeKube:
                 new = copy.deepcopy(current)
                 new["metadata"]["deletionTimestamp"] = _now()
                 new["metadata"]["resourceVersion"] = self._next_rv()
-                self._objects[kind][self._key(kind, ns, name)] = new
+                self._put(kind, self._key(kind, ns, name), new)
                 self._record(kind, "MODIFIED", new, current)
                 return copy.deepcopy(new)
             if kind.plural == "namespaces":
@@ -970,7 +1078,7 @@ class FakeKube:
                                 self._delete(k, o_ns, o_name, "Background", {})
             if propagation == "Foreground":
                 self._collect(meta["uid"], "Foreground")
-            del self._objects[kind][self._key(kind, ns, name)]
+            self._put(kind, self._key(kind, ns, name), None)
             gone = copy.deepcopy(current)
             gone["metadata"]["resourceVersion"] = self._next_rv()
             self._record(kind, "DELETED", gone, current)
@@ -980,16 +1088,29 @@ class FakeKube:
                 self._collect(meta["uid"], propagation)
             return gone
 
-    def _all_uids(self) -> set[str]:
-        return {o["metadata"]["uid"] for objs in self._objects.values() for o in objs.values()}
+    def _put(self, kind: Kind, key: tuple[str, str], obj: Obj | None) -> None:
+        """The one place objects are stored or removed; keeps the uid and owner indexes."""
+        old = self._objects[kind].get(key)
+        if old is not None:
+            self._uids.pop(old["metadata"]["uid"], None)
+            for ref in old["metadata"].get("ownerReferences") or []:
+                deps = self._owned.get(ref.get("uid", ""))
+                if deps is not None:
+                    deps.discard((kind, key))
+                    if not deps:
+                        del self._owned[ref["uid"]]
+        if obj is None:
+            self._objects[kind].pop(key, None)
+            return
+        self._objects[kind][key] = obj
+        self._uids[obj["metadata"]["uid"]] = (kind, key)
+        for ref in obj["metadata"].get("ownerReferences") or []:
+            if ref.get("uid"):
+                self._owned.setdefault(ref["uid"], set()).add((kind, key))
 
     def _dependents(self, uid: str) -> list[tuple[Kind, Obj]]:
-        return [
-            (k, o)
-            for k, objs in self._objects.items()
-            for _, o in sorted(objs.items())
-            if any(ref.get("uid") == uid for ref in o["metadata"].get("ownerReferences") or [])
-        ]
+        keys = sorted(self._owned.get(uid, ()), key=lambda d: (d[0].plural, d[1]))
+        return [(k, self._objects[k][key]) for k, key in keys]
 
     def _collect(self, uid: str, propagation: str) -> None:
         """Garbage collection: dependents with no other live owner go; others lose the ref."""
@@ -997,9 +1118,8 @@ class FakeKube:
             meta = dep["metadata"]
             if self._objects[k].get(self._key(k, meta.get("namespace"), meta["name"])) is not dep:
                 continue  # already collected through another path
-            live = self._all_uids() - {uid}
             refs = meta.get("ownerReferences") or []
-            if any(r.get("uid") in live for r in refs):
+            if any(r.get("uid") in self._uids and r.get("uid") != uid for r in refs):
                 new = copy.deepcopy(dep)
                 new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != uid]
                 self._store_update(k, dep, new)
@@ -1161,6 +1281,174 @@ class FakeKube:
         finally:
             self.open_watches -= 1
 
+    # -- admission webhooks ----------------------------------------------------------------
+
+    async def _admitted_create(self, kind: Kind, body: Any, ns: str | None) -> Obj:
+        obj = self._prepare_create(kind, body, ns)
+        obj = await self._admit(kind, "CREATE", obj, None)
+        return self._insert(kind, obj)
+
+    async def _admitted_update(self, kind: Kind, current: Obj, new: Obj, admit: bool) -> Obj:
+        if admit:  # webhooks see main-resource writes, not /status
+            new = await self._admit(kind, "UPDATE", new, current)
+        return self._commit(kind, current, new)
+
+    async def _admitted_delete(
+        self, kind: Kind, ns: str | None, name: str, propagation: str, preconditions: Obj
+    ) -> Obj:
+        with self._lock:
+            current = copy.deepcopy(self._existing(kind, ns, name))
+        await self._admit(kind, "DELETE", None, current)
+        return self._delete(kind, ns, name, propagation, preconditions)
+
+    async def _apply(
+        self, request: Request, kind: Kind, ns: str | None, name: str, sub: str | None
+    ) -> Response:
+        """Server-side apply, approximated: create when missing, else a JSON merge patch (no
+        field ownership, so no apply conflicts)."""
+        if not request.query_params.get("fieldManager"):
+            raise ApiError(
+                422,
+                "Invalid",
+                'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is'
+                " required for apply patch",
+            )
+        try:
+            body = yaml.safe_load(await request.body())
+        except yaml.YAMLError:
+            raise bad_request("the body of the request was not valid YAML") from None
+        with self._lock:
+            exists = self._key(kind, ns, name) in self._objects[kind]
+        if not exists and sub is None:
+            if isinstance(body, dict) and _meta(body).get("name", name) != name:
+                raise bad_request("the name of the object does not match the name on the URL")
+            obj = await self._admitted_create(kind, body, ns)
+            return JSONResponse(obj, status_code=201)
+        ctype = "application/apply-patch+yaml"
+        current, new = self._prepare_patch(kind, ns, name, ctype, body, sub == "status")
+        return JSONResponse(await self._admitted_update(kind, current, new, sub is None))
+
+    async def _admit(self, kind: Kind, operation: str, obj: Obj | None, old: Obj | None) -> Obj:
+        """Run the matching mutating, then validating webhooks (clientConfig.url only)."""
+        if kind.group == "admissionregistration.k8s.io":
+            return obj or {}
+        for plural in ("mutatingwebhookconfigurations", "validatingwebhookconfigurations"):
+            mutating = plural.startswith("mutating")
+            for webhook in self._matching_webhooks(plural, kind, operation, obj, old):
+                patched = await self._call_webhook(webhook, kind, operation, obj, old, mutating)
+                if patched is not None:
+                    obj = patched
+        return obj or {}
+
+    def _matching_webhooks(
+        self, plural: str, kind: Kind, operation: str, obj: Obj | None, old: Obj | None
+    ) -> list[Obj]:
+        with self._lock:
+            configs = [copy.deepcopy(c) for _, c in sorted(self._objects[_kind(plural)].items())]
+            some = obj or old or {}
+            ns = some.get("metadata", {}).get("namespace")
+            ns_obj = self._objects[_kind("namespaces")].get(("", ns)) if ns else None
+            if kind.plural == "namespaces":
+                ns_obj = some
+        out = []
+        for config in configs:
+            for webhook in config.get("webhooks") or []:
+                if not any(_rule_matches(r, kind, operation) for r in webhook.get("rules") or []):
+                    continue
+                if ns_obj is not None and not _selector_matches(
+                    webhook.get("namespaceSelector"), _labels(ns_obj)
+                ):
+                    continue
+                selector = webhook.get("objectSelector")
+                if not any(_selector_matches(selector, _labels(o)) for o in (obj, old) if o):
+                    continue
+                out.append(webhook)
+        return out
+
+    async def _call_webhook(
+        self,
+        webhook: Obj,
+        kind: Kind,
+        operation: str,
+        obj: Obj | None,
+        old: Obj | None,
+        mutating: bool,
+    ) -> Obj | None:
+        """The object as `webhook` patched it (None: unchanged); ApiError when it denies."""
+        name = str(webhook.get("name", ""))
+        versions = webhook.get("admissionReviewVersions") or ["v1"]
+        version = "v1" if "v1" in versions else str(versions[0])
+        uid = str(uuid.uuid4())
+        gvk = {"group": kind.group, "version": kind.version, "kind": kind.kind}
+        gvr = {"group": kind.group, "version": kind.version, "resource": kind.plural}
+        some = obj or old or {}
+        request: Obj = {
+            "uid": uid,
+            "kind": gvk,
+            "resource": gvr,
+            "requestKind": gvk,
+            "requestResource": gvr,
+            "name": some.get("metadata", {}).get("name", ""),
+            "operation": operation,
+            "userInfo": {
+                "username": "kubernetes-admin",
+                "groups": ["system:masters", "system:authenticated"],
+            },
+            "object": obj,
+            "oldObject": old,
+            "dryRun": False,
+        }
+        if kind.namespaced:
+            request["namespace"] = some.get("metadata", {}).get("namespace", "")
+        review = {
+            "apiVersion": f"admission.k8s.io/{version}",
+            "kind": "AdmissionReview",
+            "request": request,
+        }
+        try:
+            client_config = webhook.get("clientConfig") or {}
+            url = client_config.get("url")
+            if not url:
+                raise ValueError(
+                    "the fake API server reaches webhooks by clientConfig.url only (no services)"
+                )
+            verify: Any = True
+            if client_config.get("caBundle"):
+                verify = ssl.create_default_context(
+                    cadata=base64.b64decode(client_config["caBundle"]).decode()
+                )
+            timeout = float(webhook.get("timeoutSeconds") or 10)
+            async with httpx.AsyncClient(verify=verify, timeout=timeout) as client:
+                resp = await client.post(url, json=review)
+                resp.raise_for_status()
+                response = resp.json().get("response") or {}
+            if response.get("uid") != uid:
+                raise ValueError(f"expected response.uid={uid!r}, got {response.get('uid')!r}")
+            patch = None
+            if response.get("allowed") and mutating and response.get("patch"):
+                if response.get("patchType") != "JSONPatch":
+                    raise ValueError(f"unsupported patchType {response.get('patchType')!r}")
+                patch = json.loads(base64.b64decode(response["patch"]))
+        except (httpx.HTTPError, ValueError, KeyError, ssl.SSLError) as e:
+            if webhook.get("failurePolicy", "Fail") == "Ignore":
+                return None
+            raise ApiError(
+                500,
+                "InternalError",
+                f'Internal error occurred: failed calling webhook "{name}": {e}',
+            ) from None
+        if not response.get("allowed"):
+            raise _denied(name, response.get("status"))
+        if patch is None or obj is None:
+            return None
+        try:
+            patched = json_patch(obj, patch)
+        except ValueError as e:
+            raise ApiError(
+                500, "InternalError", f'Internal error occurred: webhook "{name}": {e}'
+            ) from None
+        return patched if isinstance(patched, dict) else None
+
     # -- HTTP ------------------------------------------------------------------------------
 
     async def _handle(self, request: Request) -> Response:
@@ -1245,7 +1533,7 @@ class FakeKube:
             if method == "POST":
                 if kind.namespaced and ns is None:
                     raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
-                obj = self._create(kind, await self._json(request), ns)
+                obj = await self._admitted_create(kind, await self._json(request), ns)
                 return JSONResponse(obj, status_code=201)
             if method == "DELETE":
                 listed = self._list(kind, ns, labels, fields, 0, None)
@@ -1269,11 +1557,15 @@ class FakeKube:
                 return JSONResponse(copy.deepcopy(self._existing(kind, ns, name)))
         if method == "PUT":
             body = await self._json(request)
-            return JSONResponse(self._update(kind, ns, name, body, sub == "status"))
+            current, new = self._prepare_update(kind, ns, name, body, sub == "status")
+            return JSONResponse(await self._admitted_update(kind, current, new, sub is None))
         if method == "PATCH":
+            ctype = request.headers.get("content-type", "").split(";")[0].strip()
+            if ctype == "application/apply-patch+yaml":
+                return await self._apply(request, kind, ns, name, sub)
             body = await self._json(request)
-            ctype = request.headers.get("content-type", "")
-            return JSONResponse(self._patch(kind, ns, name, ctype, body, sub == "status"))
+            current, new = self._prepare_patch(kind, ns, name, ctype, body, sub == "status")
+            return JSONResponse(await self._admitted_update(kind, current, new, sub is None))
         if method == "DELETE" and sub is None:
             raw = await request.body()
             options: Obj = {}
@@ -1284,12 +1576,8 @@ class FakeKube:
                     raise bad_request("the body of the request was not valid JSON") from None
             propagation = q.get("propagationPolicy") or options.get("propagationPolicy")
             return JSONResponse(
-                self._delete(
-                    kind,
-                    ns,
-                    name,
-                    propagation or "Background",
-                    options.get("preconditions") or {},
+                await self._admitted_delete(
+                    kind, ns, name, propagation or "Background", options.get("preconditions") or {}
                 )
             )
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
@@ -1300,6 +1588,47 @@ class FakeKube:
             return json.loads(await request.body())
         except ValueError:
             raise bad_request("the body of the request was not valid JSON") from None
+
+
+@contextmanager
+def serve_app(
+    app: Any, *, certfile: str | None = None, keyfile: str | None = None
+) -> Iterator[str]:
+    """Serve any ASGI `app` on a free loopback port in a background thread (HTTPS when given a
+    certificate); yields its base URL. For test doubles such as an admission webhook server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = int(sock.getsockname()[1])
+    loop_box: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+    started = threading.Event()
+
+    async def main(fd: int) -> None:
+        stop = asyncio.Event()
+        loop_box.append((asyncio.get_running_loop(), stop))
+        config = HypercornConfig()
+        config.bind = [f"fd://{fd}"]
+        config.accesslog = None
+        errorlog = logging.getLogger("tests.fake_kube")
+        errorlog.setLevel(logging.WARNING)
+        config.errorlog = errorlog
+        config.graceful_timeout = 1.0
+        config.certfile = certfile
+        config.keyfile = keyfile
+        started.set()
+        await serve(app, config, shutdown_trigger=stop.wait)
+
+    thread = threading.Thread(target=lambda: asyncio.run(main(sock.detach())), daemon=True)
+    thread.start()
+    if not started.wait(10):
+        raise RuntimeError("test server did not start")
+    try:
+        yield f"{'https' if certfile else 'http'}://127.0.0.1:{port}"
+    finally:
+        loop, stop = loop_box[0]
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(15)
 
 
 @contextmanager

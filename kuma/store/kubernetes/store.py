@@ -247,6 +247,11 @@ class KubernetesStore(ResourceStore):
             params["fieldSelector"] = f"type={SECRET_TYPE}"
         path = kind.path(namespace)
         status, body = await self._request("GET", path, params=params)
+        if status == 404 and not kind.secret:
+            raise StoreError(
+                f"kubernetes API server: GET {path}: 404: the {kind.kind} custom resource is not"
+                " served; are Kuma's CRDs installed?"
+            )
         if status != 200:
             raise self._fail("GET", path, status, body)
         return body
