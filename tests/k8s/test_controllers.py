@@ -461,3 +461,43 @@ async def test_a_malformed_dataplane_does_not_stop_the_controller(
         handmade = dataplane(kube, "default", "handmade")
         assert handmade is not None
         assert handmade["spec"]["networking"]["inbound"][0]["port"] == "eighty"
+
+
+async def test_an_ingress_pod_gets_an_ingress_dataplane(kube: FakeKube, tmp_path: Path) -> None:
+    kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kuma-system"}})
+    pod = kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "kuma-ingress-5c8f9d7b6-zzzzz",
+                "namespace": "kuma-system",
+                "annotations": {"kuma.io/ingress": "enabled"},
+            },
+            "spec": {"containers": [{"name": "ingress"}]},
+            "status": {"podIP": "10.5.0.1"},
+        }
+    )
+    name = pod["metadata"]["name"]
+    async with controller(kube, tmp_path) as ctl:
+        dp = await eventually(lambda: dataplane(kube, "kuma-system", name), "ingress Dataplane")
+        assert dp["mesh"] == "default"
+        assert dp["spec"] == {
+            "networking": {"ingress": {}, "address": "10.5.0.1", "inbound": [{"port": 10001}]}
+        }
+        created = await eventually(
+            lambda: [e for e in events_for(kube, "kuma-system", name) if e["type"] == "Normal"],
+            "Created event",
+        )
+        assert created[0]["message"] == f"Created Kuma Ingress: {name}"
+
+        # the services an ingress offers are the control plane's to maintain: kept on updates
+        dp["spec"]["networking"]["ingress"] = {
+            "availableServices": [{"tags": {"kuma.io/service": "web_demo_svc_80"}, "instances": 1}]
+        }
+        before = ctl.reconciles
+        kube.update(dp)
+        await eventually(lambda: ctl.reconciles > before and not ctl._queue, "edit reconciled")
+        kept = dataplane(kube, "kuma-system", name)
+        assert kept is not None
+        assert kept["spec"]["networking"]["ingress"]["availableServices"][0]["instances"] == 1

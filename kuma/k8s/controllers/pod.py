@@ -21,6 +21,7 @@ for its next change.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from collections.abc import Iterable
@@ -78,6 +79,27 @@ def _owner_ref(pod: dict[str, Any]) -> dict[str, Any]:
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def _keep_available_services(
+    desired: convert.DataplaneObject, current: dict[str, Any]
+) -> convert.DataplaneObject:
+    """An ingress Dataplane's `availableServices` are maintained by the control plane (multizone),
+    not derived from the Pod: keep them (as Kuma 1.1+ does) instead of wiping them on update."""
+    ingress = desired.spec.get("networking", {}).get("ingress")
+    spec = current.get("spec")
+    networking = spec.get("networking") if isinstance(spec, dict) else None
+    old = networking.get("ingress") if isinstance(networking, dict) else None
+    if ingress is None or not isinstance(old, dict) or "availableServices" not in old:
+        return desired
+    merged = copy.deepcopy(desired.spec)
+    merged["networking"]["ingress"] = {**ingress, "availableServices": old["availableServices"]}
+    return convert.DataplaneObject(desired.mesh, merged)
+
+
+def _what(pod: dict[str, Any]) -> str:
+    """How Kuma's events name the object: an ingress pod's Dataplane is "Ingress"."""
+    return "Ingress" if convert.is_ingress(pod) else "Dataplane"
 
 
 def _controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -317,7 +339,7 @@ class PodController:
             if not isinstance(e, convert.ConversionError):
                 why = f"the Dataplane is not valid: {e}"
             await self.events.record(
-                pod, "Warning", FAILED_REASON, f"Failed to generate Kuma Dataplane: {why}"
+                pod, "Warning", FAILED_REASON, f"Failed to generate Kuma {_what(pod)}: {why}"
             )
             return
         await self._apply(pod, current, desired)
@@ -356,10 +378,11 @@ class PodController:
             self._remember(key_of(body), saved.to_dict())
             log.info("Dataplane created", pod=f"{name}.{namespace}", mesh=desired.mesh)
             await self.events.record(
-                pod, "Normal", CREATED_REASON, f"Created Kuma Dataplane: {name}"
+                pod, "Normal", CREATED_REASON, f"Created Kuma {_what(pod)}: {name}"
             )
             return
         cur_meta = current.get("metadata") or {}
+        desired = _keep_available_services(desired, current)
         refs = [
             r
             for r in cur_meta.get("ownerReferences") or []
@@ -385,7 +408,9 @@ class PodController:
             raise _Retry(repr(e)) from e
         self._remember(key_of(body), saved.to_dict())
         log.info("Dataplane updated", pod=f"{name}.{namespace}", mesh=desired.mesh)
-        await self.events.record(pod, "Normal", UPDATED_REASON, f"Updated Kuma Dataplane: {name}")
+        await self.events.record(
+            pod, "Normal", UPDATED_REASON, f"Updated Kuma {_what(pod)}: {name}"
+        )
 
     async def _api_failure(self, pod: dict[str, Any], e: ApiError) -> None:
         code = e.status.code if e.status is not None else None
@@ -393,7 +418,7 @@ class PodController:
             # a stale cache (gone, conflict, already exists) or an overloaded server: try again
             raise _Retry(f"{code}: {e}") from e
         await self.events.record(
-            pod, "Warning", FAILED_REASON, f"Failed to generate Kuma Dataplane: {e}"
+            pod, "Warning", FAILED_REASON, f"Failed to generate Kuma {_what(pod)}: {e}"
         )
 
     async def _delete_owned(
