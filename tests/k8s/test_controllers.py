@@ -501,3 +501,34 @@ async def test_an_ingress_pod_gets_an_ingress_dataplane(kube: FakeKube, tmp_path
         kept = dataplane(kube, "kuma-system", name)
         assert kept is not None
         assert kept["spec"]["networking"]["ingress"]["availableServices"][0]["instances"] == 1
+
+
+async def test_crds_not_served_is_an_error_at_start(tmp_path: Path) -> None:
+    """Against an API server without Kuma's CRDs, the controller says what is missing."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from kuma.k8s.controllers.informer import Informer, NotServedError
+    from kuma.k8s.controllers.resources import DataplaneResource
+    from tests.support.fake_kube import serve_app
+
+    async def not_found(request: Any) -> JSONResponse:
+        return JSONResponse({"kind": "Status", "code": 404, "reason": "NotFound"}, status_code=404)
+
+    with serve_app(Starlette(routes=[Route("/{path:path}", not_found)])) as url:
+        config = KubeConfig.from_dict(
+            {
+                "current-context": "c",
+                "clusters": [{"name": "k", "cluster": {"server": url}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+            }
+        )
+        client = AsyncClient(config, trust_env=False)
+        try:
+            informer = Informer(client, DataplaneResource, lambda old, new: None, name="Dataplane")
+            with pytest.raises(NotServedError, match="does not serve Dataplane objects; are Kuma"):
+                await informer.run()
+        finally:
+            await client.close()

@@ -21,7 +21,9 @@ from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import NamespacedResource
 
-__all__ = ["Change", "Handler", "Informer", "Key", "key_of"]
+from kuma.errors import KumaError
+
+__all__ = ["Change", "Handler", "Informer", "Key", "NotServedError", "key_of"]
 
 log = structlog.get_logger("kuma.k8s.controllers")
 
@@ -44,6 +46,10 @@ def _as_dict(obj: Any) -> dict[str, Any]:
         return dict(obj)
     out: dict[str, Any] = obj.to_dict()
     return out
+
+
+class NotServedError(KumaError):
+    """The API server does not know the kind at all (a CRD that is not installed)."""
 
 
 class Informer:
@@ -130,7 +136,10 @@ class Informer:
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """List, report started, then watch forever (relisting after any failure)."""
+        """List, report started, then watch forever (relisting after any failure).
+
+        NotServedError when the very first list finds the kind unknown to the API server; any
+        other failure is retried with backoff, before and after start-up."""
         backoff = self._min_backoff
         started = False
         while True:
@@ -154,6 +163,11 @@ class Informer:
                 if code == 410:
                     log.info("watch expired, relisting", kind=self.name)
                     continue  # relist at once
+                if code == 404 and not started:
+                    raise NotServedError(
+                        f"the Kubernetes API server does not serve {self.name} objects; "
+                        "are Kuma's CRDs installed?"
+                    ) from e
                 log.warning("watch failed", kind=self.name, code=code, error=str(e))
             except (httpx.HTTPError, OSError) as e:
                 log.warning("watch connection failed", kind=self.name, error=repr(e))
