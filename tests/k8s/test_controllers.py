@@ -234,7 +234,7 @@ async def test_unmeshed_pods_are_left_alone_and_unmeshing_deletes(
     async with controller(kube, tmp_path) as ctl:
         m_name = meshed["metadata"]["name"]
         await eventually(lambda: dataplane(kube, "plain", m_name), "meshed pod's Dataplane")
-        await eventually(lambda: not ctl._queue, "an idle queue")
+        await eventually(lambda: not ctl.pending, "an idle queue")
         assert dataplane(kube, "plain", plain["metadata"]["name"]) is None
 
         # not scheduled yet: no Dataplane until the pod has an IP
@@ -242,7 +242,7 @@ async def test_unmeshed_pods_are_left_alone_and_unmeshing_deletes(
         pending = kube.create(pending)
         p_name = pending["metadata"]["name"]
         before = ctl.reconciles
-        await eventually(lambda: ctl.reconciles > before and not ctl._queue, "pending reconciled")
+        await eventually(lambda: ctl.reconciles > before and not ctl.pending, "pending reconciled")
         assert dataplane(kube, "plain", p_name) is None
 
         # a pod whose sidecar annotation goes away loses its Dataplane (no garbage collection here)
@@ -497,7 +497,7 @@ async def test_an_ingress_pod_gets_an_ingress_dataplane(kube: FakeKube, tmp_path
         }
         before = ctl.reconciles
         kube.update(dp)
-        await eventually(lambda: ctl.reconciles > before and not ctl._queue, "edit reconciled")
+        await eventually(lambda: ctl.reconciles > before and not ctl.pending, "edit reconciled")
         kept = dataplane(kube, "kuma-system", name)
         assert kept is not None
         assert kept["spec"]["networking"]["ingress"]["availableServices"][0]["instances"] == 1

@@ -180,6 +180,11 @@ class PodController:
 
     # -- the queue -------------------------------------------------------------------------
 
+    @property
+    def pending(self) -> int:
+        """Pods waiting to be reconciled (not counting retries still in their backoff)."""
+        return len(self._queue)
+
     def enqueue(self, key: Key) -> None:
         if key in self._queued:
             return
