@@ -138,7 +138,6 @@ class KubernetesStore(ResourceStore):
         self._bus = EventBus()
         self._start_versions: dict[str, str] = {}
         self._closed = anyio.Event()
-        self._watching = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -187,7 +186,6 @@ class KubernetesStore(ResourceStore):
         """Watch every kind and publish change events until `close()` (or cancellation)."""
         if not self._start_versions:
             await self.start_versions()
-        self._watching = True
         async with anyio.create_task_group() as tg:
             for kind in self._kinds.values():
                 tg.start_soon(self._watch, kind, name=f"k8s-watch-{kind.kind}")
@@ -468,10 +466,10 @@ class KubernetesStore(ResourceStore):
         start = parse_offset(offset)
         kind = self._kind(rtype)
         objects = await self._list_all(kind, mesh)
-        keyed = sorted(((self._core_name(kind, o), self._mesh_of(kind, o)), o) for o in objects)
-        total = len(keyed)
+        objects.sort(key=lambda o: (self._core_name(kind, o), self._mesh_of(kind, o)))
+        total = len(objects)
         end = total if not size else min(total, start + size)
-        items = [self._to_resource(kind, o) for _, o in keyed[start:end]]
+        items = [self._to_resource(kind, o) for o in objects[start:end]]
         next_offset = str(end) if size and end < total else None
         return ListResult(items, total, next_offset)
 
