@@ -26,7 +26,8 @@ Everything else is Kuma 0.7.3's behaviour:
   any other value kept as written), `kuma.io/zone` when a zone is set, and `kuma.io/instance: <pod>`
   for a headless Service;
 * gateway pods (`kuma.io/gateway: enabled`): `networking.gateway.tags` = the first inbound's tags
-  without `kuma.io/protocol`, and no inbounds;
+  without `kuma.io/protocol`, and no inbounds (a gateway no Service selects gets the service-less
+  tags: Kuma 0.7.3 refuses it too, Kuma 1.1+ accepts it);
 * ingress pods (`kuma.io/ingress: enabled`): `networking.ingress: {}` with one inbound on 10001;
 * outbounds: one per service tag found on the inbounds of the mesh's Dataplanes (sorted by tag):
   the Service's ClusterIP and service port, or for a headless Service one per endpoint (its pod IP,
