@@ -460,6 +460,10 @@ async def _run(
                     await xds.start(background)
                     register_cp_info(registry, xds.instance_id)
                     await background.start(ResourceCounter(manager, registry).run)
+                    if cfg.environment == "kubernetes":  # Pods -> Dataplane CRs
+                        from kuma.k8s.controllers import run_controllers
+
+                        await background.start(run_controllers, cfg)
                 if not startup.cancel_called:
                     for name, listener in by_name.items():
                         log.info("listening", server=name, address=listener.address)
