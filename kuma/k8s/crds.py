@@ -35,6 +35,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 _CLUSTER_SCOPED = frozenset({"Mesh", "Zone", "ZoneInsight"})
 _NOT_CRDS = frozenset({"Secret"})
+_STATUS_KINDS = frozenset({"DataplaneInsight", "ZoneInsight"})
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ def crd_manifest(crd: CrdType) -> dict[str, Any]:
     }
     if crd.type.mesh_scoped:
         properties["mesh"] = {"type": "string"}
+    if crd.kind in _STATUS_KINDS:  # insights keep their content under `status`, as in Kuma
+        properties["status"] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.k8s.test_controllers import seed
+from tests.k8s.webhook_support import admission_env
 from tests.support.fake_kube import FakeKube, fake_kube
 from tests.support.procs import control_plane, wait_until
 
@@ -25,11 +26,11 @@ def kube() -> Iterator[FakeKube]:
 
 
 def kubernetes_env(tmp_path: Path, kubeconfig: Path) -> dict[str, str]:
+    admission, _ = admission_env(tmp_path)  # Kubernetes mode serves the webhooks over HTTPS
     return {
-        "KUMA_ENVIRONMENT": "kubernetes",
+        **admission,
         "KUMA_STORE_TYPE": "kubernetes",
         "KUBECONFIG": str(kubeconfig),
-        "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR": str(tmp_path),
         "HOME": str(tmp_path),  # no ~/.kube/config to fall back on
     }
 

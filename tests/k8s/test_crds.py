@@ -35,3 +35,12 @@ def test_paths_and_manifest() -> None:
             "openAPIV3Schema"
         ]["properties"]
     )
+
+
+def test_insights_declare_status_so_a_real_api_server_keeps_it() -> None:
+    def props(kind: str) -> dict:
+        manifest = crds.crd_manifest(crds.for_type(kind))
+        return manifest["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+
+    assert props("DataplaneInsight")["status"]["x-kubernetes-preserve-unknown-fields"] is True
+    assert "status" not in props("Dataplane")

@@ -8,14 +8,23 @@ from pathlib import Path
 import httpx
 
 from tests.k8s.webhook_support import admission_env, review
+from tests.support.fake_kube import fake_kube
 from tests.support.procs import Ports, control_plane, free_port
 
 
 def test_kuma_cp_serves_the_webhooks_over_https(tmp_path: Path) -> None:
     env, ca_file = admission_env(tmp_path)
     port = env["KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_PORT"]
-    env["KUBECONFIG"] = str(tmp_path / "no-kubeconfig")
-    with control_plane("run", ports=Ports(), **env) as cp:
+    with (
+        fake_kube(namespaces=("default", "kuma-system")) as kube,
+        control_plane(
+            "run",
+            ports=Ports(),
+            KUBECONFIG=str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
+            HOME=str(tmp_path),
+            **env,
+        ) as cp,
+    ):
         cp.wait_ready()
         with httpx.Client(
             base_url=f"https://localhost:{port}",
@@ -39,15 +48,16 @@ def test_kuma_cp_serves_the_webhooks_over_https(tmp_path: Path) -> None:
                 "spec.destinations: must have at least one element; "
                 "spec.conf: must have at least one element"
             )
-            # no Kubernetes API configured: the injector cannot read the namespace, and says so
+            # the injector reads the pod's namespace from the API server, and says when it can't
             pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}
             r = client.post(
                 "/inject-sidecar", json=review("Pod", pod, group="", version="v1", namespace="d")
             )
             answer = r.json()["response"]
             assert answer["allowed"] is False
-            assert answer["status"]["code"] == 500
-            assert "no Kubernetes API configuration" in answer["status"]["message"]
+            assert answer["status"]["message"] == (
+                'could not retrieve namespace for pod: namespaces "d" not found'
+            )
 
 
 def test_a_cert_dir_without_certificates_stops_kuma_cp(tmp_path: Path) -> None:
@@ -97,7 +107,16 @@ def test_the_installed_certificate_serves_the_webhooks_trusted_by_the_ca_bundle(
         "KUMA_RUNTIME_KUBERNETES_ADMISSION_SERVER_CERT_DIR": str(cert_dir),
     }
     trust = ssl.create_default_context(cadata=ca_bundle.decode())
-    with control_plane("run", ports=Ports(), **env) as cp:
+    with (
+        fake_kube(namespaces=("default", "kuma-system")) as kube,
+        control_plane(
+            "run",
+            ports=Ports(),
+            KUBECONFIG=str(kube.write_kubeconfig(tmp_path / "kubeconfig")),
+            HOME=str(tmp_path),
+            **env,
+        ) as cp,
+    ):
         cp.wait_ready()
         with httpx.Client(base_url=f"https://localhost:{port}", verify=trust) as client:
             mesh = {"apiVersion": "kuma.io/v1alpha1", "kind": "Mesh", "metadata": {"name": "m"}}
