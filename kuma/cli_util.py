@@ -13,16 +13,27 @@ runtime); click sees a plain function with the same parameters.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import anyio
 import click
 
+from kuma.logging import configure_logging
 from kuma.version import BUILD_DATE, GIT_COMMIT, GIT_TAG, __version__
 
-__all__ = ["PRODUCT", "async_command", "echo_version", "run_async", "run_cli"]
+__all__ = [
+    "LOG_LEVELS",
+    "PRODUCT",
+    "apply_log_level",
+    "async_command",
+    "echo_version",
+    "log_level_option",
+    "run_async",
+    "run_cli",
+]
 
 PRODUCT = "Kuma"
 
@@ -76,3 +87,36 @@ def run_cli(cli: click.Command, prog_name: str) -> NoReturn:
         click.echo("Aborted!", err=True)
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+LOG_LEVELS = ("off", "info", "debug")
+"""The `--log-level` values of kuma-dp and kuma-prometheus-sd (Kuma's)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def log_level_option(default: str | None) -> Callable[[F], F]:
+    """`--log-level`, on the root command (`default` set) and again on subcommands (None)."""
+    return click.option(
+        "--log-level",
+        "log_level",
+        default=default,
+        metavar="string",
+        help=f"log level: one of {'|'.join(LOG_LEVELS)}"
+        + (f' (default "{default}")' if default else ""),
+    )
+
+
+def apply_log_level(ctx: click.Context, level: str | None) -> str:
+    """Configure logging at the chosen level and return it. The subcommand's --log-level wins
+    over the root's (cobra's persistent flag). Below debug, httpx's one line per request to the
+    control plane is silenced."""
+    chosen = level or ctx.find_root().params.get("log_level") or "info"
+    if chosen not in LOG_LEVELS:
+        raise click.ClickException(
+            f'unknown log level "{chosen}": use one of {", ".join(LOG_LEVELS)}'
+        )
+    configure_logging(chosen, "console")
+    if chosen != "debug":
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    return str(chosen)

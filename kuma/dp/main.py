@@ -11,49 +11,31 @@ subcommand. `run` exits with Envoy's exit status; when Envoy cannot be started i
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 import structlog
 
-from kuma.cli_util import PRODUCT, echo_version, run_async, run_cli
+from kuma.cli_util import (
+    LOG_LEVELS,
+    PRODUCT,
+    apply_log_level,
+    echo_version,
+    log_level_option,
+    run_async,
+    run_cli,
+)
 from kuma.dp.config import SETTINGS, ConfigError, default_text, load_config
 from kuma.dp.errors import DataplaneError
-from kuma.logging import configure_logging
 
 __all__ = ["LOG_LEVELS", "PRODUCT", "cli", "main"]
 
-LOG_LEVELS = ("off", "info", "debug")
 
 log = structlog.get_logger("kuma-dp")
 
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _log_level_option(default: str | None) -> Callable[[F], F]:
-    return click.option(
-        "--log-level",
-        "log_level",
-        default=default,
-        metavar="string",
-        help=f"log level: one of {'|'.join(LOG_LEVELS)}"
-        + (f' (default "{default}")' if default else ""),
-    )
-
-
-def _log_level(ctx: click.Context, level: str | None) -> str:
-    """The subcommand's --log-level wins over the root's (cobra's persistent flag)."""
-    chosen = level or ctx.find_root().params.get("log_level") or "info"
-    if chosen not in LOG_LEVELS:
-        raise click.ClickException(
-            f'unknown log level "{chosen}": use one of {", ".join(LOG_LEVELS)}'
-        )
-    configure_logging(chosen, "console")
-    if chosen != "debug":  # one line per request to the control plane is debug detail
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-    return str(chosen)
 
 
 def _setting_options(fn: F) -> F:
@@ -89,7 +71,7 @@ def _dataplane_error(exc: BaseException) -> DataplaneError | None:
     help="Dataplane manager for Envoy-based Service Mesh.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@_log_level_option("info")
+@log_level_option("info")
 def cli(log_level: str) -> None:
     pass
 
@@ -100,10 +82,10 @@ def cli(log_level: str) -> None:
     "SIGTERM are passed on to Envoy). Exits with Envoy's exit status."
 )
 @_setting_options
-@_log_level_option(None)
+@log_level_option(None)
 @click.pass_context
 def run(ctx: click.Context, /, log_level: str | None, **flags: str | None) -> int:
-    level = _log_level(ctx, log_level)
+    level = apply_log_level(ctx, log_level)
     try:
         cfg = load_config(flags)
     except ConfigError as e:
@@ -124,10 +106,10 @@ def run(ctx: click.Context, /, log_level: str | None, **flags: str | None) -> in
 
 @cli.command(help="Print version.")
 @click.option("-a", "--detailed", is_flag=True, help="Print detailed version")
-@_log_level_option(None)
+@log_level_option(None)
 @click.pass_context
 def version(ctx: click.Context, detailed: bool, log_level: str | None) -> None:
-    _log_level(ctx, log_level)
+    apply_log_level(ctx, log_level)
     echo_version(detailed)
 
 

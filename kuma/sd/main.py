@@ -13,7 +13,6 @@ written, or the control plane's catalog cannot be read at start.
 
 from __future__ import annotations
 
-import logging
 import signal
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,43 +21,25 @@ import anyio
 import click
 import structlog
 
-from kuma.cli_util import echo_version, run_async, run_cli
-from kuma.logging import configure_logging
+from kuma.cli_util import (
+    LOG_LEVELS,
+    apply_log_level,
+    echo_version,
+    log_level_option,
+    run_async,
+    run_cli,
+)
 from kuma.sd.config import SETTINGS, ConfigError, SdConfig, load_config
 from kuma.sd.filesd import OutputFileError
 from kuma.sd.run import CatalogError, run_sd
 
 __all__ = ["LOG_LEVELS", "cli", "main", "serve"]
 
-LOG_LEVELS = ("off", "info", "debug")
 
 log = structlog.get_logger("kuma-prometheus-sd")
 
+
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _log_level_option(default: str | None) -> Callable[[F], F]:
-    return click.option(
-        "--log-level",
-        "log_level",
-        default=default,
-        metavar="string",
-        help=f"log level: one of {'|'.join(LOG_LEVELS)}"
-        + (f' (default "{default}")' if default else ""),
-    )
-
-
-def _log_level(ctx: click.Context, level: str | None) -> str:
-    """The subcommand's --log-level wins over the root's (cobra's persistent flag)."""
-    chosen = level or ctx.find_root().params.get("log_level") or "info"
-    if chosen not in LOG_LEVELS:
-        raise click.ClickException(
-            f'unknown log level "{chosen}": use one of {", ".join(LOG_LEVELS)}'
-        )
-    configure_logging(chosen, "console")
-    if chosen != "debug":  # one line per catalog request is debug detail
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-    return str(chosen)
 
 
 def _setting_options(fn: F) -> F:
@@ -109,7 +90,7 @@ async def serve(cfg: SdConfig) -> None:
     help="Prometheus service discovery adapter for native integration with Kuma.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@_log_level_option("info")
+@log_level_option("info")
 def cli(log_level: str) -> None:
     pass
 
@@ -121,10 +102,10 @@ def cli(log_level: str) -> None:
     "Runs until SIGINT or SIGTERM."
 )
 @_setting_options
-@_log_level_option(None)
+@log_level_option(None)
 @click.pass_context
 def run(ctx: click.Context, /, log_level: str | None, **flags: str | None) -> None:
-    _log_level(ctx, log_level)
+    apply_log_level(ctx, log_level)
     try:
         cfg = load_config(flags)
     except ConfigError as e:
@@ -139,10 +120,10 @@ def run(ctx: click.Context, /, log_level: str | None, **flags: str | None) -> No
 
 @cli.command(help="Print version.")
 @click.option("-a", "--detailed", is_flag=True, help="Print detailed version")
-@_log_level_option(None)
+@log_level_option(None)
 @click.pass_context
 def version(ctx: click.Context, detailed: bool, log_level: str | None) -> None:
-    _log_level(ctx, log_level)
+    apply_log_level(ctx, log_level)
     echo_version(detailed)
 
 
