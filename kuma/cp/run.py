@@ -208,7 +208,11 @@ def _apps(
             manager,
             AdminSettings(
                 read_only=_read_only(cfg),
-                dataplane_token_enabled=cfg.admin_server.apis.dataplane_token.enabled,
+                # Kuma 0.7.3 issues dataplane tokens on Universal only (Kubernetes: kuma.k8s.auth)
+                dataplane_token_enabled=(
+                    cfg.admin_server.apis.dataplane_token.enabled
+                    and cfg.environment != "kubernetes"
+                ),
             ),
         ),
         "bootstrap": build_bootstrap_app(
@@ -379,6 +383,22 @@ async def _create_defaults(cfg: KumaCpConfig, manager: ResourceManager) -> None:
     log.info("default Mesh created" if created else "default Mesh already exists")
 
 
+async def _authenticator(
+    cfg: KumaCpConfig, manager: ResourceManager, background: anyio.abc.TaskGroup
+) -> Any:
+    """What ADS, SDS and bootstrap check dataplanes with (kuma.tokens, kuma.k8s.auth)."""
+    if cfg.environment == "kubernetes":
+        # Kuma 0.7.3: sidecars present their ServiceAccount token, checked with a TokenReview
+        # whatever adminServer.apis.dataplaneToken says; no signing key is created (standalone
+        # Kubernetes does not use one)
+        from kuma.k8s.auth import run_kube_authenticator
+
+        return await background.start(run_kube_authenticator, manager)
+    # Kuma creates the token signing key on Universal whether tokens are on or not
+    await ensure_signing_key(manager)
+    return make_authenticator(manager, cfg.admin_server.apis.dataplane_token.enabled)
+
+
 async def run_control_plane(
     config: KumaCpConfig,
     *,
@@ -450,11 +470,7 @@ async def _run(
                     manager = ResourceManager(MeteredStore(store, registry))
                     ca_managers = enable_mesh_ca(manager)
                     await _create_defaults(cfg, manager)
-                    # Kuma creates the token signing key on Universal whether tokens are on or not
-                    await ensure_signing_key(manager)
-                    auth = make_authenticator(
-                        manager, cfg.admin_server.apis.dataplane_token.enabled
-                    )
+                    auth = await _authenticator(cfg, manager, background)
                     apps = _apps(cfg, manager, auth, registry)
                     xds = _Xds(cfg, manager, registry, ca_managers, auth)
                     await xds.start(background)

@@ -701,3 +701,36 @@ def test_server_side_apply_is_approximated(http: httpx.Client) -> None:
     assert updated.status_code == 200
     assert updated.json()["spec"] == {"logging": {"defaultBackend": "b"}}
     assert updated.json()["metadata"]["labels"] == {"x": "y"}
+
+
+def test_token_reviews_authenticate_issued_tokens_only(kube: FakeKube, http: httpx.Client) -> None:
+    path = "/apis/authentication.k8s.io/v1/tokenreviews"
+
+    def review(token: str) -> httpx.Response:
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview"}
+        return http.post(path, json={**body, "spec": {"token": token}})
+
+    token = kube.issue_service_account_token("shop", "web")
+    assert token != kube.issue_service_account_token("shop", "web")  # each issue is a new token
+    answer = review(token)
+    assert answer.status_code == 201
+    assert answer.json()["kind"] == "TokenReview"
+    status = answer.json()["status"]
+    assert status["authenticated"] is True
+    assert status["user"]["username"] == "system:serviceaccount:shop:web"
+    assert status["user"]["groups"] == [
+        "system:serviceaccounts",
+        "system:serviceaccounts:shop",
+        "system:authenticated",
+    ]
+    user = review(kube.issue_token("jane", ("developers",))).json()["status"]["user"]
+    assert (user["username"], user["groups"]) == ("jane", ["developers", "system:authenticated"])
+
+    unknown = review(token + "x").json()["status"]
+    assert not unknown.get("authenticated")
+    assert unknown["user"] == {}
+    assert "invalid bearer token" in unknown["error"]
+    empty = review("")
+    assert empty.status_code == 400
+    assert empty.json()["message"] == "token is required for TokenReview in authentication"
+    assert http.get(path).status_code == 405

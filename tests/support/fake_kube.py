@@ -48,7 +48,13 @@ ConfigMaps, Events; apps/v1 Deployments; CRDs, webhook configurations; every Kum
   main endpoint keep the stored status. Deviation: a status given on *create* is kept, so a test
   can create a running Pod (with `status.podIP`) in one call.
 
-Not implemented: authentication/authorization, consistent list snapshots across `continue` pages
+TokenReviews (`POST /apis/authentication.k8s.io/v1/tokenreviews`, as kuma-cp checks sidecars):
+`issue_service_account_token(namespace, name)` (or `issue_token(username, groups)` for any user)
+returns a token the server then reviews as `authenticated: true` with that user; any other token
+is `authenticated: false` with an error, an empty one is a 400 like the real server's. The server
+itself still accepts every request (no authentication of its own clients).
+
+Not implemented: authentication/authorization of requests, consistent list snapshots across `continue` pages
 (a later page reflects the current state), pruning fields a CRD schema does not declare,
 discovery beyond `/version`, `/api` and `/apis`.
 """
@@ -610,6 +616,8 @@ class FakeKube:
         """(method, path?query) of every request served, in order."""
         self.open_watches = 0
         self.port = 0
+        self._tokens: dict[str, Obj] = {}
+        """issued token -> the `status.user` its TokenReview answers"""
         for ns in namespaces:
             self._create(_kind("namespaces"), {"metadata": {"name": ns}}, None)
         self.app = Starlette(
@@ -700,6 +708,59 @@ class FakeKube:
         }
         path.write_text(json.dumps(config))  # JSON is YAML
         return path
+
+    # -- tokens (TokenReview) -----------------------------------------------------------------
+
+    def issue_token(self, username: str, groups: tuple[str, ...] = ()) -> str:
+        """A bearer token that TokenReviews authenticate as `username` (JWT-shaped, unsigned)."""
+
+        def b64(data: bytes) -> str:
+            return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+        uid = str(uuid.uuid4())
+        claims = {"iss": "kubernetes/serviceaccount", "sub": username, "jti": uid}
+        token = ".".join(
+            (
+                b64(json.dumps({"alg": "RS256", "kid": "fake"}).encode()),
+                b64(json.dumps(claims).encode()),
+                b64(uuid.uuid4().bytes + uuid.uuid4().bytes),
+            )
+        )
+        user = {"username": username, "uid": uid, "groups": [*groups, "system:authenticated"]}
+        with self._lock:
+            self._tokens[token] = user
+        return token
+
+    def issue_service_account_token(self, namespace: str, name: str = "default") -> str:
+        """The token the pods of ServiceAccount `<namespace>/<name>` get mounted."""
+        return self.issue_token(
+            f"system:serviceaccount:{namespace}:{name}",
+            ("system:serviceaccounts", f"system:serviceaccounts:{namespace}"),
+        )
+
+    def _token_review(self, body: Any) -> Obj:
+        if not isinstance(body, dict) or body.get("kind", "TokenReview") != "TokenReview":
+            raise bad_request("the body of the request must be a TokenReview")
+        spec = body.get("spec") or {}
+        token = spec.get("token") or ""
+        if not token:
+            raise bad_request("token is required for TokenReview in authentication")
+        with self._lock:
+            user = copy.deepcopy(self._tokens.get(token))
+        status: Obj = {"user": {}}
+        if user is not None:
+            status = {"authenticated": True, "user": user}
+            if spec.get("audiences"):
+                status["audiences"] = list(spec["audiences"])
+        else:
+            status["error"] = "[invalid bearer token, token lookup failed]"
+        return {
+            "kind": "TokenReview",
+            "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
 
     # -- test helpers (thread-safe) ---------------------------------------------------------
 
@@ -1485,6 +1546,10 @@ class FakeKube:
 
     async def _dispatch(self, request: Request) -> Response:
         parts = [p for p in request.url.path.split("/") if p]
+        if parts == ["apis", "authentication.k8s.io", "v1", "tokenreviews"]:
+            if request.method != "POST":
+                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method")
+            return JSONResponse(self._token_review(await self._json(request)), status_code=201)
         if parts == ["version"]:
             return JSONResponse({"major": "1", "minor": "19", "gitVersion": "v1.19.0-kuma-py-fake"})
         if parts == ["api"]:
