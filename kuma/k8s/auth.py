@@ -11,10 +11,14 @@ SDS streams. kuma-cp checks it the way Kuma 0.7.3 does (pkg/sds/auth/k8s):
 3. the user must be a service account, `system:serviceaccount:<namespace>:<name>`;
 4. `<namespace>` must be the proxy's namespace (the dataplane name is `<pod>.<namespace>`):
    tokens are not bound to one pod, so a pod's token admits any dataplane of its namespace;
-5. the Dataplane must exist and offer at least one `kuma.io/service`.
+5. the Dataplane must exist. (Kuma also requires a `kuma.io/service` there, for the SDS identity;
+   kuma-py's SDS server refuses a service-less Dataplane itself when it issues a certificate, and
+   ADS must still serve one: a zone ingress Dataplane has no service.)
 
-    async with kube_authenticator(manager) as authenticate:   # or: await tg.start(run_kube_authenticator, manager)
+    async with kube_authenticator(manager) as authenticate:
         await authenticate(ProxyId("default", "web-1.shop"), {"authorization": token})
+
+    authenticate = await tg.start(run_kube_authenticator, manager)   # what kuma-cp does
 
 The authenticator has the signature of `kuma.tokens.make_authenticator`'s and raises the same
 typed errors, so the ADS, SDS and bootstrap servers answer as they do for dataplane tokens:
@@ -22,8 +26,8 @@ typed errors, so the ADS, SDS and bootstrap servers answer as they do for datapl
 * TokenRequiredError when there is no token;
 * TokenRejectedError when steps 2-4 refuse it (Kuma's messages);
 * DataplaneNotReadyError (not an AuthenticationError) when the token is fine but the Dataplane
-  is missing or has no service; the servers answer it as an internal error, so kuma-dp and Envoy
-  retry: the Pod controller may not have written the Dataplane yet when the sidecar starts;
+  is missing; the servers answer it as an internal error, so kuma-dp and Envoy retry: the Pod
+  controller may not have written the Dataplane yet when the sidecar starts;
 * TokenReviewFailedError (not an AuthenticationError) when the API server cannot be asked.
 """
 
@@ -37,7 +41,6 @@ import anyio
 import anyio.abc
 import structlog
 
-from kuma.ca.core import dataplane_services
 from kuma.errors import ResourceNotFoundError
 from kuma.manager import ResourceManager
 from kuma.model import registry
@@ -66,7 +69,7 @@ class TokenReviewFailedError(Exception):
 
 
 class DataplaneNotReadyError(Exception):
-    """The token is valid but the proxy's Dataplane does not exist (yet) or has no service."""
+    """The token is valid but the proxy's Dataplane does not exist (yet)."""
 
 
 def proxy_namespace(name: str) -> str:
@@ -96,13 +99,11 @@ class KubeAuthenticator:
         await self.review_token(proxy_id, token_from_metadata(metadata))
         # the token only says "some pod of this namespace": the rest comes from the proxy id
         try:
-            dataplane = await self.manager.get(registry.DATAPLANE, proxy_id.name, proxy_id.mesh)
+            await self.manager.get(registry.DATAPLANE, proxy_id.name, proxy_id.mesh)
         except ResourceNotFoundError as e:
             raise DataplaneNotReadyError(
                 f'unable to find Dataplane for proxy "{proxy_id}": {e}'
             ) from None
-        if not dataplane_services(dataplane.spec):
-            raise DataplaneNotReadyError("Dataplane has no services associated with it")
         log.debug("service account token verified", mesh=proxy_id.mesh, dataplane=proxy_id.name)
 
     async def review_token(self, proxy_id: ProxyId, token: str) -> None:

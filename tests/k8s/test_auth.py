@@ -31,7 +31,7 @@ WEB = ProxyId("default", "web-7d4f9-abcde.shop")
 
 @pytest.fixture(scope="module")
 def kube() -> Iterator[FakeKube]:
-    with fake_kube(namespaces=("default", "shop", "billing")) as k:
+    with fake_kube(namespaces=("default", "shop", "billing", "kuma-system")) as k:
         yield k
 
 
@@ -80,6 +80,22 @@ async def test_token_of_the_pods_namespace_is_accepted(
     await authenticate(WEB, auth(kube.issue_service_account_token("shop", "web")))
     reviews = [r for r in kube.requests[before:] if r[1].endswith("/tokenreviews")]
     assert reviews == [("POST", "/apis/authentication.k8s.io/v1/tokenreviews")] * 3
+
+
+async def test_a_dataplane_without_service_is_let_in(
+    kube: FakeKube, manager: ResourceManager, authenticate: KubeAuthenticator
+) -> None:
+    """A zone ingress has no `kuma.io/service`: ADS must still serve it (SDS refuses it a
+    certificate on its own)."""
+    ingress = ProxyId("default", "kuma-ingress-5f6b8-qwxyz.kuma-system")
+    spec = codec.decode(
+        registry.DATAPLANE.spec_cls,
+        {"networking": {"ingress": {}, "address": "10.1.0.9", "inbound": [{"port": 10001}]}},
+    )
+    await manager.store.create(
+        Resource(registry.DATAPLANE, ResourceMeta(ingress.name, ingress.mesh), spec)
+    )
+    await authenticate(ingress, auth(kube.issue_service_account_token("kuma-system")))
 
 
 @pytest.mark.parametrize(
