@@ -467,7 +467,11 @@ async def _run(
                     run_store = getattr(store, "run", None)
                     if run_store is not None:
                         await background.start(run_store)
-                    manager = ResourceManager(MeteredStore(store, registry))
+                    manager = ResourceManager(
+                        MeteredStore(store, registry),
+                        # `<pod>.<namespace>` names: DataplaneInsights of sidecars are written
+                        check_names=cfg.store.type != "kubernetes",
+                    )
                     ca_managers = enable_mesh_ca(manager)
                     await _create_defaults(cfg, manager)
                     auth = await _authenticator(cfg, manager, background)

@@ -37,20 +37,32 @@ __all__ = ["ResourceManager"]
 
 
 class ResourceManager:
-    def __init__(self, store: ResourceStore, *, mesh_ca: MeshCaHook | None = None) -> None:
+    def __init__(
+        self,
+        store: ResourceStore,
+        *,
+        mesh_ca: MeshCaHook | None = None,
+        check_names: bool = True,
+    ) -> None:
         self.store = store if isinstance(store, StrictResourceStore) else StrictResourceStore(store)
         self.mesh_ca = mesh_ca
         """Mesh CA lifecycle (validate backends, ensure the enabled CA); None: no CA handling."""
+        self.check_names = check_names
+        """False over the Kubernetes store: names there are `<name>.<namespace>` and the API
+        server checks them (Kuma checks names in its REST API only, never in its manager)."""
 
     # -- validation -----------------------------------------------------------------------------
 
     @staticmethod
-    def validate(resource: Resource) -> None:
-        """Raise ValidationError if the name, mesh or spec breaks Kuma's rules."""
+    def validate(resource: Resource, *, check_name: bool = True) -> None:
+        """Raise ValidationError if the name, mesh (unless `check_name=False`) or spec breaks
+        Kuma's rules."""
         rtype = resource.type
         violations = []
-        meta_err = validate_meta(
-            resource.meta.name, resource.meta.mesh, mesh_scoped=rtype.mesh_scoped
+        meta_err = (
+            validate_meta(resource.meta.name, resource.meta.mesh, mesh_scoped=rtype.mesh_scoped)
+            if check_name
+            else None
         )
         if meta_err:
             violations.extend(meta_err.violations)
@@ -85,7 +97,7 @@ class ResourceManager:
 
     async def create(self, resource: Resource) -> None:
         self.apply_defaults(resource)
-        self.validate(resource)
+        self.validate(resource, check_name=self.check_names)
         if resource.type is registry.MESH and self.mesh_ca is not None:
             await self.mesh_ca.validate(resource.meta.name, resource.spec, None)
         if resource.type.mesh_scoped:
@@ -113,7 +125,7 @@ class ResourceManager:
 
     async def update(self, resource: Resource) -> None:
         self.apply_defaults(resource)
-        self.validate(resource)
+        self.validate(resource, check_name=self.check_names)
         if resource.type is registry.MESH and self.mesh_ca is not None:
             current = await self.store.get(registry.MESH, resource.meta.name)
             await self.mesh_ca.validate(resource.meta.name, resource.spec, current.spec)

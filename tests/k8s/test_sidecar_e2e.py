@@ -202,6 +202,16 @@ def test_injected_sidecars_get_config_and_carry_traffic(kube: FakeKube, tmp_path
         assert counter(client_admin, f"cluster.{service}.upstream_cx_total") > 0
         assert counter(server_admin, inbound_cx) > 0
 
+        # kuma-cp records both sidecars' ADS subscriptions (DataplaneInsight CRs), as on Universal
+        def online(name: str) -> bool:
+            url = f"{cp.api}/meshes/default/dataplanes+insights/{name}.{NS}"
+            insight = http.get(url).json().get("dataplaneInsight") or {}
+            return any(s.get("connectTime") for s in insight.get("subscriptions") or [])
+
+        wait_until(lambda: online(server_name) and online(client_name), CONVERGE, "insights")
+        assert kube.get("dataplaneinsights", client_name, NS) is not None
+        assert "failed to flush Dataplane status" not in cp.output()
+
         # a token of another namespace: refused at bootstrap (kuma-dp gives up) and on ADS
         foreign = kube.issue_service_account_token("default", "default")
         intruder, _ = sidecar(stack, cp, client_name, foreign, tmp_path / "foreign")
