@@ -39,7 +39,7 @@ from kuma.manager import ResourceManager
 from kuma.manager.ca import enable_mesh_ca
 from kuma.store.base import ResourceStore
 from kuma.store.metered import MeteredStore
-from kuma.tokens import ensure_signing_key, make_authenticator
+from kuma.tokens import DataplaneAuthenticator, ensure_signing_key, make_authenticator
 from kuma.version import __version__
 
 __all__ = [
@@ -385,7 +385,7 @@ async def _create_defaults(cfg: KumaCpConfig, manager: ResourceManager) -> None:
 
 async def _authenticator(
     cfg: KumaCpConfig, manager: ResourceManager, background: anyio.abc.TaskGroup
-) -> Any:
+) -> DataplaneAuthenticator:
     """What ADS, SDS and bootstrap check dataplanes with (kuma.tokens, kuma.k8s.auth)."""
     if cfg.environment == "kubernetes":
         # Kuma 0.7.3: sidecars present their ServiceAccount token, checked with a TokenReview
@@ -393,7 +393,10 @@ async def _authenticator(
         # Kubernetes does not use one)
         from kuma.k8s.auth import run_kube_authenticator
 
-        return await background.start(run_kube_authenticator, manager)
+        authenticate: DataplaneAuthenticator = await background.start(
+            run_kube_authenticator, manager
+        )
+        return authenticate
     # Kuma creates the token signing key on Universal whether tokens are on or not
     await ensure_signing_key(manager)
     return make_authenticator(manager, cfg.admin_server.apis.dataplane_token.enabled)

@@ -212,6 +212,11 @@ def test_injected_sidecars_get_config_and_carry_traffic(kube: FakeKube, tmp_path
         assert kube.get("dataplaneinsights", client_name, NS) is not None
         assert "failed to flush Dataplane status" not in cp.output()
 
+        # Kubernetes mode has no dataplane tokens: no signing key, no POST /tokens (Kuma 0.7.3)
+        assert [s for s in kube.objects("secrets") if "signing-key" in s["metadata"]["name"]] == []
+        tokens = http.post(f"http://127.0.0.1:{cp.ports.admin}/tokens", json={"name": "x"})
+        assert tokens.status_code == 404
+
         # a token of another namespace: refused at bootstrap (kuma-dp gives up) and on ADS
         foreign = kube.issue_service_account_token("default", "default")
         intruder, _ = sidecar(stack, cp, client_name, foreign, tmp_path / "foreign")
