@@ -20,6 +20,7 @@ __all__ = [
     "ResourceConflictError",
     "ResourceNotFoundError",
     "StoreError",
+    "TransientError",
     "UnknownResourceTypeError",
     "ValidationError",
     "Violation",
@@ -28,6 +29,12 @@ __all__ = [
 
 class KumaError(Exception):
     """Base class of every error kuma-py raises on purpose."""
+
+
+class TransientError(KumaError):
+    """Something a request depends on is not there yet (a Dataplane the Kubernetes controller
+    has not written, an API server that does not answer): the caller should retry, and servers
+    answer 503 / UNAVAILABLE without logging a traceback."""
 
 
 @dataclass(frozen=True, slots=True)

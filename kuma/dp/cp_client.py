@@ -171,8 +171,10 @@ async def fetch_bootstrap(
             source = f" in {request.dataplane_token_path}" if request.dataplane_token_path else ""
             raise TokenError(
                 f"the Control Plane rejected the dataplane token{source}: "
-                f"{response.text.strip()}. Generate a token for this dataplane with 'kumactl "
-                f"generate dataplane-token --dataplane={request.name} --mesh={request.mesh}'"
+                f"{response.text.strip()}. On Universal, generate a token for this dataplane "
+                f"with 'kumactl generate dataplane-token --dataplane={request.name} "
+                f"--mesh={request.mesh}'; on Kubernetes the token is the Pod's ServiceAccount "
+                "token, which must belong to the Pod's namespace"
             )
         if response.status_code == 400:
             raise BootstrapError(

@@ -41,7 +41,7 @@ import anyio
 import anyio.abc
 import structlog
 
-from kuma.errors import ResourceNotFoundError
+from kuma.errors import ResourceNotFoundError, TransientError
 from kuma.manager import ResourceManager
 from kuma.model import registry
 from kuma.tokens.auth import (
@@ -64,11 +64,11 @@ __all__ = [
 log = structlog.get_logger("k8s-auth")
 
 
-class TokenReviewFailedError(Exception):
+class TokenReviewFailedError(TransientError):
     """The TokenReview could not be made (API server unreachable, forbidden, ...)."""
 
 
-class DataplaneNotReadyError(Exception):
+class DataplaneNotReadyError(TransientError):
     """The token is valid but the proxy's Dataplane does not exist (yet)."""
 
 

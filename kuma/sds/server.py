@@ -50,7 +50,7 @@ from h2.exceptions import ProtocolError as H2ProtocolError
 from prometheus_client import CollectorRegistry
 
 from kuma.ca.core import CaError, CaManager, dataplane_services, dp_cert_validity, enabled_backend
-from kuma.errors import ResourceNotFoundError
+from kuma.errors import ResourceNotFoundError, TransientError
 from kuma.model import registry
 from kuma.sds.identity import (
     CaFingerprint,
@@ -351,6 +351,9 @@ class SdsServer:
             raise GRPCError(Status.UNAUTHENTICATED, f"authentication failed: {e}") from None
         except GRPCError:
             raise
+        except TransientError as e:  # e.g. the Pod's Dataplane is not written yet: Envoy retries
+            slog.info("stream deferred", reason=str(e))
+            raise GRPCError(Status.UNAVAILABLE, f"not ready yet, retry: {e}") from None
         except Exception:
             slog.exception("authentication could not be completed")
             raise GRPCError(Status.INTERNAL, "authentication could not be completed") from None

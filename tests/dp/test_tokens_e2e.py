@@ -250,8 +250,9 @@ async def test_kuma_dp_with_another_dataplanes_token_fails_clearly(tmp_path: Pat
         assert (
             f"Error: the Control Plane rejected the dataplane token in {token_file}: Invalid "
             "Dataplane Token: proxy name from requestor: web-01 is different than in token: "
-            "web-02. Generate a token for this dataplane with 'kumactl generate dataplane-token "
-            "--dataplane=web-01 --mesh=default'"
+            "web-02. On Universal, generate a token for this dataplane with 'kumactl generate "
+            "dataplane-token --dataplane=web-01 --mesh=default'; on Kubernetes the token is the "
+            "Pod's ServiceAccount token, which must belong to the Pod's namespace"
         ) in dp.log
         assert cp.requests == ["GET /catalog", "POST /bootstrap"]  # no retries
         assert dp.envoy_pid() is None

@@ -19,6 +19,7 @@ Answers:
 | 403 | plain text: `Invalid Dataplane Token: <reason>` (garbled, other key, other dataplane) |
 | 404 | plain text: no such dataplane (Kuma: empty body) |
 | 422 | plain text: `Resource precondition failed: Port N requested as both admin and inbound port.` |
+| 503 | plain text: `Not ready yet, retry: <reason>` (Kubernetes: the Pod's Dataplane is not written yet, or the API server does not answer) |
 | 500 | plain text; the cause is logged (also when the token cannot be checked, e.g. no signing key) |
 """
 
@@ -34,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from kuma.errors import ResourceNotFoundError
+from kuma.errors import ResourceNotFoundError, TransientError
 from kuma.manager import ResourceManager
 from kuma.xds.bootstrap.generator import (
     AdminPortConflictError,
@@ -88,6 +89,9 @@ def build_bootstrap_app(
                 return PlainTextResponse(TOKEN_REQUIRED_MESSAGE, status_code=401)
             bound.info("bootstrap refused: invalid dataplane token", reason=str(e))
             return PlainTextResponse(f"Invalid Dataplane Token: {e}", status_code=403)
+        except TransientError as e:  # e.g. the Pod's Dataplane is not written yet: kuma-dp retries
+            bound.info("bootstrap deferred", reason=str(e))
+            return PlainTextResponse(f"Not ready yet, retry: {e}", status_code=503)
         except Exception as e:
             bound.exception("could not check the dataplane token")
             return PlainTextResponse(f"Could not check the Dataplane Token: {e}", status_code=500)

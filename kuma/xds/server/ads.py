@@ -41,6 +41,7 @@ from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
 from grpclib.server import Server
 from h2.exceptions import ProtocolError as H2ProtocolError
 
+from kuma.errors import TransientError
 from kuma.xds.core import DataplaneMetadata, ProxyId, ProxyWatch, SnapshotSource, short_type
 from kuma.xds.insights import InsightSink, StreamStatus
 from kuma.xds.metrics import XdsMetrics
@@ -296,6 +297,9 @@ class AdsServer:
             raise GRPCError(Status.UNAUTHENTICATED, f"authentication failed: {e}") from None
         except GRPCError:
             raise
+        except TransientError as e:  # e.g. the Pod's Dataplane is not written yet: Envoy retries
+            slog.info("stream deferred", reason=str(e))
+            raise GRPCError(Status.UNAVAILABLE, f"not ready yet, retry: {e}") from None
         except Exception:
             slog.exception("authentication could not be completed")
             raise GRPCError(Status.INTERNAL, "authentication could not be completed") from None

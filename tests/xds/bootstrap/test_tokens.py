@@ -207,3 +207,23 @@ async def test_a_bad_token_field_is_400() -> None:
         400,
         "Could not parse the request: dataplaneToken must be visible ASCII text",
     )
+
+
+async def test_a_dataplane_not_there_yet_is_a_503_kuma_dp_retries() -> None:
+    """Kubernetes: a sidecar can ask before the Pod controller wrote its Dataplane."""
+    from kuma.errors import TransientError
+
+    manager = await manager_with_dp()
+
+    async def not_yet(proxy_id: Any, metadata: Any) -> None:
+        raise TransientError(f"Dataplane {proxy_id.name} does not exist yet")
+
+    app = build_bootstrap_app(manager, default_settings(), authenticator=not_yet)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cp:5682"
+    ) as c:
+        r = await c.post("/bootstrap", json={"mesh": "default", "name": "web.ns"})
+    assert (r.status_code, r.text) == (
+        503,
+        "Not ready yet, retry: Dataplane web.ns does not exist yet",
+    )

@@ -16,6 +16,7 @@ from grpclib.exceptions import GRPCError
 from prometheus_client import CollectorRegistry
 from structlog.testing import capture_logs
 
+from kuma.errors import TransientError
 from kuma.manager import ResourceManager
 from kuma.model import registry as r
 from kuma.model.yamlio import load_resources
@@ -355,6 +356,22 @@ async def test_authenticator_sees_the_token_and_can_refuse(env: Env) -> None:
         await client.send(node_request(CLUSTER))
         assert (await client.recv()).type_url == CLUSTER
     assert [(p, m["authorization"]) for p, m in SEEN] == [(WEB, "bad"), (WEB, "good-token")]
+
+
+async def not_ready_yet(proxy_id: ProxyId, metadata: Any) -> None:
+    raise TransientError(f"Dataplane {proxy_id.name} does not exist yet")
+
+
+@pytest.mark.parametrize("authenticator", [not_ready_yet])
+async def test_a_proxy_not_ready_yet_is_told_to_retry(env: Env) -> None:
+    env.source.set(WEB, BASE)
+    async with AdsClient(env.port) as client:
+        await client.send(node_request(CLUSTER))
+        with pytest.raises(GRPCError) as info:
+            await client.recv()
+    assert info.value.status is Status.UNAVAILABLE
+    assert info.value.message == f"not ready yet, retry: Dataplane {WEB.name} does not exist yet"
+    assert env.source.connects == []
 
 
 # -- server lifecycle ---------------------------------------------------------------------------
