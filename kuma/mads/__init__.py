@@ -7,11 +7,8 @@ one xDS stream, and `server` serves them over grpclib.
 
 from kuma.mads.generator import (
     MONITORING_ASSIGNMENT_TYPE,
-    PrometheusEndpoint,
     assignment_for,
     assignment_name,
-    mesh_prometheus,
-    prometheus_endpoint,
     sanitize_label_name,
 )
 from kuma.mads.index import AssignmentIndex, AssignmentSet, NameExtensions
@@ -36,11 +33,8 @@ __all__ = [
     "MadsServer",
     "MadsStream",
     "NameExtensions",
-    "PrometheusEndpoint",
     "assignment_for",
     "assignment_name",
     "encode_assignment",
-    "mesh_prometheus",
-    "prometheus_endpoint",
     "sanitize_label_name",
 ]

@@ -21,24 +21,20 @@ assignment itself:
 
 The port and path come from the mesh's enabled `prometheus` backend, overridden field by field by
 the dataplane's own `metrics` when that is a `prometheus` backend too (Kuma's
-`GetPrometheusEndpoint`).
+`GetPrometheusEndpoint`, in `kuma.model.metrics`, shared with the Envoy listener).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from kuma.errors import ValidationError
-from kuma.manager.defaults import PROMETHEUS_DEFAULT_PATH, PROMETHEUS_DEFAULT_PORT
-from kuma.model import codec
+from kuma.model.metrics import PrometheusEndpoint, dataplane_prometheus, mesh_prometheus
 from kuma.model.resource import Resource
 from kuma.model.selectors import SERVICE_UNKNOWN, dataplane_tags
-from kuma.pb.kuma.mesh import v1alpha1 as mesh_pb
 from kuma.pb.kuma.observability.v1alpha1 import MonitoringAssignment, MonitoringAssignmentTarget
 
 __all__ = [
@@ -47,7 +43,6 @@ __all__ = [
     "assignment_for",
     "assignment_name",
     "mesh_prometheus",
-    "prometheus_endpoint",
     "sanitize_label_name",
 ]
 
@@ -60,14 +55,6 @@ _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 log = structlog.get_logger("kuma.mads")
 
 
-@dataclass(frozen=True, slots=True)
-class PrometheusEndpoint:
-    """Where a dataplane's Envoy serves its metrics."""
-
-    port: int
-    path: str
-
-
 def sanitize_label_name(name: str) -> str:
     """Every character outside `[a-zA-Z0-9_]` becomes `_` (Prometheus' SanitizeLabelName)."""
     return _INVALID_LABEL_CHARS.sub("_", name)
@@ -75,49 +62,6 @@ def sanitize_label_name(name: str) -> str:
 
 def assignment_name(dataplane: Resource) -> str:
     return f"/meshes/{dataplane.meta.mesh}/dataplanes/{dataplane.meta.name}"
-
-
-def _prometheus_config(conf: Any, path: str) -> mesh_pb.PrometheusMetricsBackendConfig:
-    data = conf.to_dict() if conf is not None else {}
-    return codec.decode(mesh_pb.PrometheusMetricsBackendConfig, data, path, ignore_unknown=True)
-
-
-def mesh_prometheus(mesh: Resource) -> mesh_pb.PrometheusMetricsBackendConfig | None:
-    """The config of the mesh's enabled backend when it is `prometheus`, else None; a port or path
-    left unset gets the default (5670, `/metrics`), which the resource manager normally stored
-    already. The same rules as the Envoy listener's (`kuma.xds.generators.prometheus`), so the
-    address MADS publishes is the one the dataplane's Envoy serves.
-
-    Raises ValidationError when that backend's `conf` does not read as a Prometheus config.
-    """
-    metrics = mesh.spec.metrics
-    if metrics is None or not metrics.enabled_backend:
-        return None
-    for i, backend in enumerate(metrics.backends):
-        if backend.name == metrics.enabled_backend:
-            if backend.type != _PROMETHEUS:
-                return None
-            config = _prometheus_config(backend.conf, f"metrics.backends[{i}].conf")
-            config.port = config.port or PROMETHEUS_DEFAULT_PORT
-            config.path = config.path or PROMETHEUS_DEFAULT_PATH
-            return config
-    return None
-
-
-def prometheus_endpoint(
-    mesh_config: mesh_pb.PrometheusMetricsBackendConfig, dataplane: Resource
-) -> PrometheusEndpoint:
-    """The mesh's endpoint with the dataplane's own `prometheus` metrics (non-empty fields) on top.
-
-    Raises ValidationError when the dataplane's `metrics.conf` does not read as a Prometheus config.
-    """
-    port, path = mesh_config.port, mesh_config.path
-    own = dataplane.spec.metrics
-    if own is not None and own.type == _PROMETHEUS:
-        override = _prometheus_config(own.conf, "metrics.conf")
-        port = override.port or port
-        path = override.path or path
-    return PrometheusEndpoint(port, path)
 
 
 def _host_port(address: str, port: int) -> str:
@@ -147,7 +91,7 @@ def _labels(
 
 
 def assignment_for(
-    mesh_config: mesh_pb.PrometheusMetricsBackendConfig | None,
+    mesh_config: PrometheusEndpoint | None,
     dataplane: Resource,
     name_extensions: Mapping[str, str] | None = None,
 ) -> MonitoringAssignment | None:
@@ -161,7 +105,7 @@ def assignment_for(
     if mesh_config is None:
         return None
     try:
-        endpoint = prometheus_endpoint(mesh_config, dataplane)
+        endpoint = dataplane_prometheus(mesh_config, dataplane)
     except ValidationError as e:
         log.info(
             "dataplane left out of monitoring assignments: unreadable metrics config",

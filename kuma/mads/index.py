@@ -31,12 +31,12 @@ import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 
 from kuma.errors import ResourceNotFoundError, ValidationError
-from kuma.mads.generator import MONITORING_ASSIGNMENT_TYPE, assignment_for, mesh_prometheus
+from kuma.mads.generator import MONITORING_ASSIGNMENT_TYPE, assignment_for
 from kuma.mads.wire import encode_assignment, resource_entry
 from kuma.manager import ResourceManager
 from kuma.model import registry
+from kuma.model.metrics import PrometheusEndpoint, mesh_prometheus
 from kuma.model.resource import Resource
-from kuma.pb.kuma.mesh import v1alpha1 as mesh_pb
 from kuma.pb.kuma.observability.v1alpha1 import MonitoringAssignment
 from kuma.store.events import ChangeEvent, Resync, Subscription
 
@@ -81,7 +81,7 @@ def _entry(assignment: MonitoringAssignment) -> bytes:
     return resource_entry(MONITORING_ASSIGNMENT_TYPE, encode_assignment(assignment))
 
 
-_Prometheus: TypeAlias = mesh_pb.PrometheusMetricsBackendConfig | None
+_Prometheus: TypeAlias = PrometheusEndpoint | None
 
 
 def _endpoint_key(config: _Prometheus) -> tuple[int, str] | None:

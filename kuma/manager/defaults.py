@@ -6,14 +6,15 @@ from typing import Any
 
 from kuma.errors import ValidationError
 from kuma.model import codec
+from kuma.model.metrics import DEFAULT_PATH, DEFAULT_PORT, DEFAULT_TAGS, METRICS_TYPE_PROMETHEUS
 from kuma.pb.google import protobuf as pb_google
 from kuma.pb.kuma.mesh import v1alpha1 as mesh_pb
 
 __all__ = ["apply_mesh_defaults"]
 
-PROMETHEUS_DEFAULT_PORT = 5670
-PROMETHEUS_DEFAULT_PATH = "/metrics"
-PROMETHEUS_DEFAULT_TAGS = {"kuma.io/service": "dataplane-metrics"}
+PROMETHEUS_DEFAULT_PORT = DEFAULT_PORT
+PROMETHEUS_DEFAULT_PATH = DEFAULT_PATH
+PROMETHEUS_DEFAULT_TAGS = DEFAULT_TAGS
 
 
 def apply_mesh_defaults(spec: Any) -> None:
@@ -22,7 +23,7 @@ def apply_mesh_defaults(spec: Any) -> None:
     if metrics is None:
         return
     for i, backend in enumerate(metrics.backends):
-        if backend.type != "prometheus":
+        if backend.type != METRICS_TYPE_PROMETHEUS:
             continue
         conf = backend.conf.to_dict() if backend.conf is not None else {}
         try:

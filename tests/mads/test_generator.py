@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kuma.mads import assignment_for, mesh_prometheus, prometheus_endpoint, sanitize_label_name
-from kuma.mads.generator import PrometheusEndpoint
+from kuma.mads import assignment_for, sanitize_label_name
+from kuma.model.metrics import dataplane_prometheus, mesh_prometheus
 from kuma.model.resource import Resource
 
 from .harness import PROMETHEUS, dataplane, mesh, resource
@@ -180,7 +180,8 @@ def test_a_dataplane_overrides_the_mesh_port_and_path_field_by_field(
     )
     config = mesh_prometheus(monitored())
     assert config is not None
-    assert prometheus_endpoint(config, dp) == PrometheusEndpoint(*expected)
+    endpoint = dataplane_prometheus(config, dp)
+    assert (endpoint.port, endpoint.path) == expected
     got = generate(monitored(), dp)
     assert got["targets"] == [{"__address__": f"192.168.0.1:{expected[0]}"}]
     assert got["labels"]["__metrics_path__"] == expected[1]

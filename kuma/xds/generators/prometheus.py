@@ -30,17 +30,14 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 
 from kuma.errors import ValidationError
-from kuma.model import codec
+from kuma.model.metrics import PrometheusEndpoint, dataplane_prometheus, mesh_prometheus
 from kuma.model.resource import Resource
-from kuma.pb.kuma.mesh import v1alpha1 as mesh_pb
 from kuma.xds.core import CLUSTER, LISTENER, MeshContext, XdsResource
 from kuma.xds.envoy import Builder
 from kuma.xds.envoy import clusters as c
@@ -54,10 +51,6 @@ from kuma.xds.topology import DEFAULT_OUTBOUND_ADDRESS, Proxy, select_inbound_po
 
 __all__ = [
     "ADMIN_ADDRESS",
-    "DEFAULT_PATH",
-    "DEFAULT_PORT",
-    "DEFAULT_TAGS",
-    "METRICS_TYPE_PROMETHEUS",
     "PROMETHEUS_STATS_PATH",
     "PrometheusEndpoint",
     "generate_prometheus_endpoint",
@@ -65,10 +58,6 @@ __all__ = [
     "uses_interface",
 ]
 
-METRICS_TYPE_PROMETHEUS = "prometheus"
-DEFAULT_PORT = 5670
-DEFAULT_PATH = "/metrics"
-DEFAULT_TAGS: Mapping[str, str] = {"kuma.io/service": "dataplane-metrics"}
 PROMETHEUS_STATS_PATH = "/stats/prometheus"
 """Envoy's admin endpoint serving its stats in Prometheus' text format."""
 ADMIN_ADDRESS = "127.0.0.1"
@@ -76,70 +65,30 @@ ADMIN_ADDRESS = "127.0.0.1"
 VIRTUAL_HOST = "envoy_admin"
 
 
-@dataclass(frozen=True, slots=True)
-class PrometheusEndpoint:
-    """Where and how a dataplane's Envoy stats are exposed (the merged backend `conf`)."""
-
-    port: int
-    path: str
-    tags: Mapping[str, str]
-    """The Prometheus "inbound"'s tags: TrafficPermissions select the endpoint by them."""
-    skip_mtls: bool
-
-
-def _decode(conf: Any, path: str) -> mesh_pb.PrometheusMetricsBackendConfig:
-    data = conf.to_dict() if conf is not None else {}
+def _mesh_endpoint(mesh: Resource) -> PrometheusEndpoint | None:
     try:
-        return codec.decode(mesh_pb.PrometheusMetricsBackendConfig, data, path, ignore_unknown=True)
+        return mesh_prometheus(mesh)
     except ValidationError as e:
-        raise GenerationError(f"could not get prometheus endpoint: {e}") from e
+        raise GenerationError(f"could not get prometheus endpoint of the mesh: {e}") from e
 
 
-_MeshConfig = tuple[int, str, Mapping[str, str], bool]
-
-
-def _mesh_config(mesh: Resource) -> _MeshConfig | None:
-    """The enabled prometheus backend's (port, path, tags, skipMTLS), defaults filled in."""
-    metrics = mesh.spec.metrics
-    if metrics is None or not metrics.enabled_backend:
-        return None
-    for i, backend in enumerate(metrics.backends):
-        if backend.name != metrics.enabled_backend:
-            continue
-        if backend.type != METRICS_TYPE_PROMETHEUS:
-            return None
-        cfg = _decode(backend.conf, f"mesh.metrics.backends[{i}].conf")
-        return (
-            cfg.port or DEFAULT_PORT,
-            cfg.path or DEFAULT_PATH,
-            cfg.tags or DEFAULT_TAGS,
-            bool(cfg.skip_mtls),
-        )
-    return None
-
-
-def _with_override(config: _MeshConfig, dataplane: Resource) -> PrometheusEndpoint:
-    port, path, tags, skip = config
-    override = dataplane.spec.metrics
-    if override is not None and override.type == METRICS_TYPE_PROMETHEUS:
-        own = _decode(override.conf, "dataplane.metrics.conf")
-        port = own.port or port
-        path = own.path or path
-        if own.tags:
-            tags = {**tags, **own.tags}
-        if own.skip_mtls is not None:
-            skip = own.skip_mtls
-    return PrometheusEndpoint(port, path, tags, skip)
+def _dataplane_endpoint(
+    mesh_endpoint: PrometheusEndpoint, dataplane: Resource
+) -> PrometheusEndpoint:
+    try:
+        return dataplane_prometheus(mesh_endpoint, dataplane)
+    except ValidationError as e:
+        raise GenerationError(f"could not get prometheus endpoint of the dataplane: {e}") from e
 
 
 def prometheus_endpoint(mesh: Resource, dataplane: Resource) -> PrometheusEndpoint | None:
     """The Prometheus endpoint of `dataplane` (of `mesh`), or None when the mesh has no
-    prometheus metrics backend enabled (a dataplane's own `metrics` alone turns nothing on).
+    prometheus metrics backend enabled (`kuma.model.metrics` has the rules).
 
     Raises GenerationError when a `conf` does not decode (validation prevents that on writes).
     """
-    config = _mesh_config(mesh)
-    return None if config is None else _with_override(config, dataplane)
+    endpoint = _mesh_endpoint(mesh)
+    return None if endpoint is None else _dataplane_endpoint(endpoint, dataplane)
 
 
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | str:
@@ -267,10 +216,10 @@ def generate_prometheus_endpoint(
     if not admin_port or ctx.mesh.spec.metrics is None:
         return []  # no admin API to expose, or metrics off: the cheap common case
     # decoded once per mesh version (the catalog publishes a new Mesh object on change)
-    config = shared.memo(("prometheus-mesh-config", ctx.mesh), lambda: _mesh_config(ctx.mesh))
+    config = shared.memo(("prometheus-mesh-config", ctx.mesh), lambda: _mesh_endpoint(ctx.mesh))
     if config is None:
         return []
-    endpoint = _with_override(config, proxy.dataplane)
+    endpoint = _dataplane_endpoint(config, proxy.dataplane)
     address = proxy.address
     if not address or uses_interface(proxy.dataplane, address, endpoint.port):
         return []

@@ -344,7 +344,7 @@ def test_a_conf_that_does_not_decode_is_a_generation_error() -> None:
     override = resource_from_dict(dataplane_doc(metrics={"type": "prometheus"})).spec.metrics
     override.conf = pb_google.Struct.from_dict({"port": "http"})
     ctx.dataplanes["backend-01"].spec.metrics = override
-    with pytest.raises(GenerationError, match=r"dataplane\.metrics\.conf\.port"):
+    with pytest.raises(GenerationError, match=r"of the dataplane: metrics\.conf\.port"):
         run(ctx)
 
 
