@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 import structlog
 
-from kuma.cli_util import PRODUCT, echo_version, run_async, run_cli
+from kuma.cli_util import LOG_LEVELS, PRODUCT, echo_version, log_level_option, run_async, run_cli
 from kuma.config import ConfigError, KumaCpConfig, load_config
 from kuma.errors import KumaError
 from kuma.logging import configure_logging
@@ -25,22 +25,10 @@ from kuma.version import __version__
 
 __all__ = ["PRODUCT", "cli", "main"]
 
-LOG_LEVELS = ("off", "info", "debug")
 
 log = structlog.get_logger("kuma-cp")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _log_level_option(default: str | None) -> Callable[[F], F]:
-    return click.option(
-        "--log-level",
-        "log_level",
-        default=default,
-        metavar="string",
-        help=f"log level: one of {'|'.join(LOG_LEVELS)}"
-        + (f' (default "{default}")' if default else ""),
-    )
 
 
 def _config_file_option() -> Callable[[F], F]:
@@ -88,14 +76,14 @@ def _load(config_file: str) -> KumaCpConfig:
     help="Universal Control Plane for Envoy-based Service Mesh.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@_log_level_option("info")
+@log_level_option("info")
 def cli(log_level: str) -> None:
     pass
 
 
 @cli.command(help="Launch Control Plane.")
 @_config_file_option()
-@_log_level_option(None)
+@log_level_option(None)
 @click.pass_context
 def run(ctx: click.Context, config_file: str, log_level: str | None) -> None:
     _setup_logging(ctx, log_level)
@@ -116,14 +104,14 @@ def run(ctx: click.Context, config_file: str, log_level: str | None) -> None:
     help="Migrate database to which Control Plane is connected. The database holds every "
     'resource; its schema must match this kuma-cp, so run "kuma-cp migrate up" after upgrading.'
 )
-@_log_level_option(None)
+@log_level_option(None)
 def migrate(log_level: str | None) -> None:
     pass
 
 
 @migrate.command(help="Apply the newest schema changes to the database.")
 @_config_file_option()
-@_log_level_option(None)
+@log_level_option(None)
 @click.pass_context
 def up(ctx: click.Context, config_file: str, log_level: str | None) -> None:
     parent_level = ctx.parent.params.get("log_level") if ctx.parent else None
@@ -149,7 +137,7 @@ def up(ctx: click.Context, config_file: str, log_level: str | None) -> None:
 
 @cli.command(help="Print version.")
 @click.option("-a", "--detailed", is_flag=True, help="Print detailed version")
-@_log_level_option(None)
+@log_level_option(None)
 @click.pass_context
 def version(ctx: click.Context, detailed: bool, log_level: str | None) -> None:
     _setup_logging(ctx, log_level)
