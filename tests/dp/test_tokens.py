@@ -141,7 +141,8 @@ async def test_a_rejected_token_fails_at_once_with_advice() -> None:
             await fetch_bootstrap(client, "http://cp:5682", REQUEST, **FAST)
     assert len(seen) == 1
     assert str(info.value) == (
-        f"the Control Plane rejected the dataplane token in /etc/kuma/token: {reason}. Generate "
-        "a token for this dataplane with 'kumactl generate dataplane-token --dataplane=web-01 "
-        "--mesh=default'"
+        f"the Control Plane rejected the dataplane token in /etc/kuma/token: {reason}. On "
+        "Universal, generate a token for this dataplane with 'kumactl generate dataplane-token "
+        "--dataplane=web-01 --mesh=default'; on Kubernetes the token is the Pod's "
+        "ServiceAccount token, which must belong to the Pod's namespace"
     )
