@@ -21,7 +21,7 @@ from kuma.pb.kuma.mesh import v1alpha1 as pb
 from kuma.store.base import ResourceStore, StrictResourceStore
 from kuma.store.events import ChangeEvent, ChangeOp
 from kuma.store.memory import MemoryStore
-from tests.support.fake_kube import FakeKube, fake_kube
+from tests.support.real_kube import KubeTarget, kube_target
 
 pytestmark = pytest.mark.anyio
 
@@ -74,9 +74,10 @@ async def store(backend: str, request: pytest.FixtureRequest) -> AsyncIterator[R
 
 
 @pytest.fixture
-def kube_for_store() -> Iterator[FakeKube]:
-    """A fresh fake API server with the namespaces these tests use (one per mesh)."""
-    with fake_kube(namespaces=("default", "kuma-system", "a", "b", "m", "m1", "m2")) as kube:
+def kube_for_store() -> Iterator[KubeTarget]:
+    """A fresh fake API server with the namespaces these tests use (one per mesh), or the real
+    cluster of KUMA_TEST_KUBECONFIG, emptied of Kuma objects (tests/support/real_kube.py)."""
+    with kube_target(("default", "kuma-system", "a", "b", "m", "m1", "m2")) as kube:
         yield kube
 
 
