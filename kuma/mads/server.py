@@ -19,7 +19,6 @@ uses have the same numbers in both, so the bytes on the wire are the same):
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import socket
 import ssl as _ssl
@@ -32,7 +31,6 @@ import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
-from grpclib.server import Server
 from h2.exceptions import ProtocolError as H2ProtocolError
 
 from kuma.mads.generator import MONITORING_ASSIGNMENT_TYPE
@@ -52,6 +50,7 @@ from kuma.mads.stream import (
     TimerFired,
 )
 from kuma.manager import ResourceManager
+from kuma.xds.server.grpc import serve_grpc
 
 __all__ = [
     "MADS_DELTA_METHOD",
@@ -197,23 +196,17 @@ class MadsServer:
         """
         async with anyio.create_task_group() as tg:
             await tg.start(self.index.run)
-            server = Server([self])
-            if sock is not None:
-                await server.start(sock=sock, ssl=ssl)
-                host = sock.getsockname()[0]
-            else:
-                await server.start(host, port, ssl=ssl, reuse_address=True)
             try:
-                listening = server._server  # grpclib does not expose the bound port
-                assert isinstance(listening, asyncio.Server)
-                bound = listening.sockets[0].getsockname()[1] if listening.sockets else port
-                log.info("MADS server listening", address=host, port=bound, tls=ssl is not None)
-                task_status.started(bound)
-                await anyio.sleep_forever()
+                await serve_grpc(
+                    self,
+                    name="MADS",
+                    host=host,
+                    port=port,
+                    ssl=ssl,
+                    sock=sock,
+                    task_status=task_status,
+                )
             finally:
-                server.close()  # cancels every stream handler
-                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                    await server.wait_closed()
                 tg.cancel_scope.cancel()
 
     # -- handlers -------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ read from a file changes without an event) and issues a new certificate to every
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import inspect
 import itertools
@@ -45,7 +44,6 @@ from cryptography import x509
 from envoy.service.discovery.v3 import discovery_pb2
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
-from grpclib.server import Server
 from h2.exceptions import ProtocolError as H2ProtocolError
 from prometheus_client import CollectorRegistry
 
@@ -66,6 +64,7 @@ from kuma.store.events import ChangeEvent
 from kuma.xds.core import SECRET, ProxyId, Snapshot
 from kuma.xds.metrics import KumaCounter
 from kuma.xds.server.ads import AuthenticationError, Authenticator
+from kuma.xds.server.grpc import serve_grpc
 from kuma.xds.server.state import (
     DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_BACKOFF,
@@ -240,24 +239,18 @@ class SdsServer:
             self._tg = tg
             tg.start_soon(self._follow_events, sub)
             tg.start_soon(self._tick)
-            server = Server([self])
-            if sock is not None:
-                await server.start(sock=sock, ssl=ssl)
-                host = sock.getsockname()[0]
-            else:
-                await server.start(host, port, ssl=ssl, reuse_address=True)
             try:
-                listening = server._server
-                assert isinstance(listening, asyncio.Server)
-                bound = listening.sockets[0].getsockname()[1] if listening.sockets else port
-                log.info("SDS server listening", address=host, port=bound, tls=ssl is not None)
-                task_status.started(bound)
-                await anyio.sleep_forever()
+                await serve_grpc(
+                    self,
+                    name="SDS",
+                    host=host,
+                    port=port,
+                    ssl=ssl,
+                    sock=sock,
+                    task_status=task_status,
+                )
             finally:
                 self._tg = None
-                server.close()
-                with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                    await server.wait_closed()
                 tg.cancel_scope.cancel()
 
     # -- introspection --------------------------------------------------------------------------

@@ -22,7 +22,6 @@ Per stream:
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import itertools
 import socket
@@ -38,13 +37,13 @@ from envoy.service.discovery.v3 import discovery_pb2
 from google.protobuf import json_format
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError, ProtocolError, StreamTerminatedError
-from grpclib.server import Server
 from h2.exceptions import ProtocolError as H2ProtocolError
 
 from kuma.errors import TransientError
 from kuma.xds.core import DataplaneMetadata, ProxyId, ProxyWatch, SnapshotSource, short_type
 from kuma.xds.insights import InsightSink, StreamStatus
 from kuma.xds.metrics import XdsMetrics
+from kuma.xds.server.grpc import serve_grpc
 from kuma.xds.server.state import (
     DEFAULT_INITIAL_BACKOFF,
     DEFAULT_MAX_BACKOFF,
@@ -204,24 +203,9 @@ class AdsServer:
         binds every listener up front). `ssl` must offer ALPN `h2` (grpclib's requirement) when
         given (`xdsServer.tlsCertFile`).
         """
-        server = Server([self])
-        if sock is not None:
-            await server.start(sock=sock, ssl=ssl)
-            host = sock.getsockname()[0]
-        else:
-            await server.start(host, port, ssl=ssl, reuse_address=True)
-        try:
-            # grpclib does not expose the bound port; its asyncio server does
-            listening = server._server
-            assert isinstance(listening, asyncio.Server)
-            bound = listening.sockets[0].getsockname()[1] if listening.sockets else port
-            log.info("xDS server listening", address=host, port=bound, tls=ssl is not None)
-            task_status.started(bound)
-            await anyio.sleep_forever()
-        finally:
-            server.close()  # cancels every stream handler
-            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-                await server.wait_closed()
+        await serve_grpc(
+            self, name="xDS", host=host, port=port, ssl=ssl, sock=sock, task_status=task_status
+        )
 
     @property
     def streams(self) -> list[AdsStream]:
