@@ -255,27 +255,27 @@ def outlier_detection(conf: Any | None) -> ClusterConfigurer | None:
             od.max_ejection_percent.value = conf.max_ejection_percent
         od.split_external_local_origin_errors = conf.split_external_and_local_errors
         detectors = conf.detectors
-        total = detectors.total_errors if detectors else None
-        if total is not None:
-            if total.consecutive is not None:
-                od.consecutive_5xx.value = total.consecutive
-            od.enforcing_consecutive_5xx.value = 100
-        else:
-            od.enforcing_consecutive_5xx.value = 0
-        gateway = detectors.gateway_errors if detectors else None
-        if gateway is not None:
-            if gateway.consecutive is not None:
-                od.consecutive_gateway_failure.value = gateway.consecutive
-            od.enforcing_consecutive_gateway_failure.value = 100
-        else:
-            od.enforcing_consecutive_gateway_failure.value = 0
-        local = detectors.local_errors if detectors else None
-        if local is not None:
-            if local.consecutive is not None:
-                od.consecutive_local_origin_failure.value = local.consecutive
-            od.enforcing_consecutive_local_origin_failure.value = 100
-        else:
-            od.enforcing_consecutive_local_origin_failure.value = 0
+        # each consecutive-errors detector: its threshold, and enforced (100 %) only when given
+        for detector, consecutive, enforcing in (
+            (
+                detectors.total_errors if detectors else None,
+                od.consecutive_5xx,
+                od.enforcing_consecutive_5xx,
+            ),
+            (
+                detectors.gateway_errors if detectors else None,
+                od.consecutive_gateway_failure,
+                od.enforcing_consecutive_gateway_failure,
+            ),
+            (
+                detectors.local_errors if detectors else None,
+                od.consecutive_local_origin_failure,
+                od.enforcing_consecutive_local_origin_failure,
+            ),
+        ):
+            if detector is not None and detector.consecutive is not None:
+                consecutive.value = detector.consecutive
+            enforcing.value = 100 if detector is not None else 0
         stdev = detectors.standard_deviation if detectors else None
         if stdev is not None:
             if stdev.request_volume is not None:
