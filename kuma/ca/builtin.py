@@ -18,13 +18,12 @@ the certificate Secret first writes the key; the others stop there.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from kuma.ca.core import CaError, CaManager, dp_cert_validity
-from kuma.ca.pki import InvalidKeyPairError, KeyPair, issue_workload_cert, new_root_ca
+from kuma.ca.core import CaError, KeyPairCaManager
+from kuma.ca.pki import KeyPair, new_root_ca
 from kuma.errors import ResourceAlreadyExistsError, ResourceNotFoundError, ValidationError
 from kuma.model import registry
 from kuma.model.resource import Resource, ResourceKey, ResourceMeta
@@ -77,7 +76,7 @@ def _rsa_bits(value: Any) -> int | None:
     return int(value)
 
 
-class BuiltinCaManager(CaManager):
+class BuiltinCaManager(KeyPairCaManager):
     """CaManager of `builtin` backends; Secrets are read and written through `manager`."""
 
     def __init__(self, manager: ResourceManager) -> None:
@@ -178,37 +177,8 @@ class BuiltinCaManager(CaManager):
             parts.append(secret.spec.data or b"")
         return KeyPair(parts[0], parts[1])
 
-    async def get_root_certs(
-        self, mesh: str, backend: mesh_pb.CertificateAuthorityBackend
-    ) -> list[bytes]:
-        return [(await self._load(mesh, backend)).cert_pem]
-
-    async def generate_dataplane_cert(
-        self,
-        mesh: str,
-        backend: mesh_pb.CertificateAuthorityBackend,
-        services: Sequence[str],
-        *,
-        now: dt.datetime | None = None,
-    ) -> KeyPair:
-        ca = await self._load(mesh, backend)
-        validity = dp_cert_validity(backend)
-        try:
-            return await anyio.to_thread.run_sync(
-                lambda: issue_workload_cert(ca, mesh, services, validity=validity, now=now)
-            )
-        except (InvalidKeyPairError, ValueError) as e:
-            raise CaError(
-                f"failed to generate a Workload Identity cert for services {_qlist(services)} "
-                f"in Mesh {go_quote(mesh)} using backend {go_quote(backend.name)}: {e}"
-            ) from None
-
 
 def _secret(name: str, mesh: str, data: bytes) -> Resource:
     return Resource(
         registry.SECRET, ResourceMeta(name=name, mesh=mesh), system_pb.Secret(data=data)
     )
-
-
-def _qlist(items: Sequence[str]) -> str:
-    return "[" + " ".join(go_quote(i) for i in items) + "]"

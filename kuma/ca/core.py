@@ -12,9 +12,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kuma.ca.pki import DEFAULT_WORKLOAD_VALIDITY, KeyPair
+import anyio
+
+from kuma.ca.pki import DEFAULT_WORKLOAD_VALIDITY, InvalidKeyPairError, KeyPair, issue_workload_cert
 from kuma.errors import KumaError
 from kuma.model.selectors import SERVICE_TAG, dataplane_tags
+from kuma.model.validators.golang import go_quote
 from kuma.model.validators.mesh import parse_kuma_duration
 from kuma.pb.kuma.mesh import v1alpha1 as mesh_pb
 
@@ -22,6 +25,7 @@ __all__ = [
     "CaError",
     "CaManager",
     "CaManagers",
+    "KeyPairCaManager",
     "dataplane_services",
     "dp_cert_validity",
     "enabled_backend",
@@ -72,6 +76,42 @@ class CaManager(ABC):
     ) -> KeyPair:
         """An identity certificate for a dataplane of `services` (SPIFFE URI SANs), valid for
         `dp_cert_validity(backend)` from `now`."""
+
+
+class KeyPairCaManager(CaManager):
+    """A CA kept as one certificate and key (builtin, provided): subclasses say how to load it,
+    roots and dataplane certificates follow from it."""
+
+    @abstractmethod
+    async def _load(self, mesh: str, backend: mesh_pb.CertificateAuthorityBackend) -> KeyPair:
+        """The CA's certificate and key; CaError when they cannot be read."""
+
+    async def get_root_certs(
+        self, mesh: str, backend: mesh_pb.CertificateAuthorityBackend
+    ) -> list[bytes]:
+        return [(await self._load(mesh, backend)).cert_pem]
+
+    async def generate_dataplane_cert(
+        self,
+        mesh: str,
+        backend: mesh_pb.CertificateAuthorityBackend,
+        services: Sequence[str],
+        *,
+        now: dt.datetime | None = None,
+    ) -> KeyPair:
+        ca = await self._load(mesh, backend)
+        validity = dp_cert_validity(backend)
+        try:
+            # RSA key generation releases the GIL: certificates for many dataplanes in parallel
+            return await anyio.to_thread.run_sync(
+                lambda: issue_workload_cert(ca, mesh, services, validity=validity, now=now)
+            )
+        except (InvalidKeyPairError, ValueError) as e:
+            names = "[" + " ".join(go_quote(s) for s in services) + "]"
+            raise CaError(
+                f"failed to generate a Workload Identity cert for services {names} in Mesh "
+                f"{go_quote(mesh)} using backend {go_quote(backend.name)}: {e}"
+            ) from None
 
 
 CaManagers = Mapping[str, CaManager]

@@ -14,16 +14,13 @@ create the Mesh first, then the Secrets, then enable the backend.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
 from typing import Any
 
-import anyio
 from cryptography import x509
 
-from kuma.ca.core import CaError, CaManager, dp_cert_validity
+from kuma.ca.core import CaError, KeyPairCaManager
 from kuma.ca.datasource import DataSourceLoader
-from kuma.ca.pki import InvalidKeyPairError, KeyPair, issue_workload_cert, load_key_pair
+from kuma.ca.pki import InvalidKeyPairError, KeyPair, load_key_pair
 from kuma.errors import ValidationError
 from kuma.model.validation import Path, Violations
 from kuma.model.validators.common import to_typed
@@ -85,7 +82,7 @@ def _validate_source(errs: Violations, path: Path, source: system_pb.DataSource)
         errs.add(path.field("file"), "cannot be empty")
 
 
-class ProvidedCaManager(CaManager):
+class ProvidedCaManager(KeyPairCaManager):
     """CaManager of `provided` backends."""
 
     def __init__(self, loader: DataSourceLoader) -> None:
@@ -172,29 +169,3 @@ class ProvidedCaManager(CaManager):
         if config is None:
             return []
         return [s.secret for s in config if s is not None and s.secret]
-
-    async def get_root_certs(
-        self, mesh: str, backend: mesh_pb.CertificateAuthorityBackend
-    ) -> list[bytes]:
-        return [(await self._load(mesh, backend)).cert_pem]
-
-    async def generate_dataplane_cert(
-        self,
-        mesh: str,
-        backend: mesh_pb.CertificateAuthorityBackend,
-        services: Sequence[str],
-        *,
-        now: dt.datetime | None = None,
-    ) -> KeyPair:
-        ca = await self._load(mesh, backend)
-        validity = dp_cert_validity(backend)
-        try:
-            return await anyio.to_thread.run_sync(
-                lambda: issue_workload_cert(ca, mesh, services, validity=validity, now=now)
-            )
-        except (InvalidKeyPairError, ValueError) as e:
-            names = "[" + " ".join(go_quote(s) for s in services) + "]"
-            raise CaError(
-                f"failed to generate a Workload Identity cert for services {names} in Mesh "
-                f"{go_quote(mesh)} using backend {go_quote(backend.name)}: {e}"
-            ) from None
