@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kuma.version import __version__
+from tests.support.procs import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -130,9 +131,7 @@ def test_the_installed_wheel_brings_envoy_and_serves(installed: Path) -> None:
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
     assert "version:" in version.stdout
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     echo = subprocess.Popen(
         [str(installed / "kuma-tcp-echo"), "--port", str(port), "--address", "127.0.0.1"],
         stdout=subprocess.DEVNULL,

@@ -4,7 +4,6 @@ dataplane token sent by the file_based_metadata call credentials) and uses them 
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from kuma.store.base import now as utc_now
 from kuma.xds.core import ProxyId
 from kuma.xds.server.ads import AuthenticationError
 from tests.ca.support import dataplane
+from tests.support.procs import free_port
 
 from .harness import Env, sds_env
 
@@ -28,13 +28,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
 WEB = ProxyId("demo", "web-1")
 TOKEN = "token-of-web-1"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def sds_config(name: str, sds_port: int, server_cert: bytes, token_file: Path) -> dict[str, Any]:

@@ -26,10 +26,20 @@ START_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, never one this process was given before: the kernel
+    may hand the same ephemeral port to two bind(0) calls in a row, and two listeners of one
+    kuma-cp (Ports) on the same port make it exit with "address already in use"."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def port_is_free(port: int) -> bool:

@@ -29,17 +29,11 @@ from kuma.model.rest import resource_from_dict
 from kuma.xds.core import CLUSTER, ENDPOINT, LISTENER, ResourceSet
 from kuma.xds.generators import SharedResources, generate
 from kuma.xds.topology import build_proxy
+from tests.support.procs import free_port
 from tests.xds.generators.harness import mesh_context
 from tests.xds.generators.test_envoy_validate import envoy_binary
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class _Echo(socketserver.BaseRequestHandler):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from kuma.xds.core import CLUSTER, LISTENER, ProxyId, Snapshot, XdsResource
 from kuma.xds.insights import InsightRecorder
 from kuma.xds.metrics import XdsMetrics
 from kuma.xds.server.ads import AdsServer, AdsStream
+from tests.support.procs import free_port
 
 from .harness import StaticSource
 
@@ -77,13 +77,6 @@ static_resources:
       - lb_endpoints:
         - endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {ads_port}}}}}}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def echo_cluster(port: int) -> XdsResource:
